@@ -1,0 +1,15 @@
+.PHONY: run test setup db psql stop lint bench-locate
+run:        ## set up everything and serve the demo API on http://127.0.0.1:8000
+	@scripts/dev.sh run
+test:       ## set up everything and run the test suite
+	@scripts/dev.sh test $(ARGS)
+setup:
+	@scripts/dev.sh setup
+db:
+	@scripts/dev.sh db
+psql:
+	@scripts/dev.sh psql
+stop:       ## stop the project's PostgreSQL cluster
+	@scripts/dev.sh stop
+lint:
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -1,0 +1,92 @@
+"""HTTP layer: the application factory (the only composition root), blueprints, schemas."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from config import DEFAULT_SECRET, get_config
+from extensions import db, jwt, migrate
+
+
+class MediationApi(Api):
+    """flask-smorest Api whose errors use our one error shape."""
+
+    ERROR_SCHEMA = None  # set in create_app to avoid an import cycle at class creation
+
+    def handle_http_exception(self, error):
+        """Delegate to api.errors so that every error has the same body."""
+        from api.errors import handle_http_exception
+
+        return handle_http_exception(error)
+
+
+def _check_production_secrets(app: Flask) -> None:
+    if app.config["ENV_NAME"] != "production":
+        return
+    weak = [
+        name
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY", "PII_KEY")
+        if not app.config.get(name)
+        or app.config[name] == DEFAULT_SECRET
+        or len(app.config[name]) < 32
+    ]
+    if weak:
+        raise RuntimeError(
+            "refusing to start in production with default or short secrets: " + ", ".join(weak)
+        )
+
+
+def create_app(config_name: str | None = None, **overrides) -> Flask:
+    """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
+    from api import errors, geo, health
+    from geo.cli import geo_cli
+    from mediation.cli import demo_cli
+
+    app = Flask(__name__)
+    app.config.from_object(get_config(config_name))
+    app.config.update(overrides)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        raise RuntimeError("DATABASE_URL is not set (make run / make test set it for you)")
+    _check_production_secrets(app)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    jwt.init_app(app)
+
+    MediationApi.ERROR_SCHEMA = errors.ErrorSchema
+    api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    errors.register(app)
+    for module in (health, geo):
+        for bp in module.blueprints:
+            api.register_blueprint(bp)
+
+    _register_docs_assets(app)
+    app.cli.add_command(geo_cli)
+    app.cli.add_command(demo_cli)
+    app.extensions["smorest_api"] = api
+    return app
+
+
+def _register_docs_assets(app: Flask) -> None:
+    """Serve Swagger UI's files from the installed package so the docs page needs no internet."""
+    import flask_swagger_ui
+
+    dist = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_ui_asset(filename: str):
+        return send_from_directory(dist, filename, max_age=86400)
+
+
+_API_DESCRIPTION = """
+基层矛盾纠纷调解平台（网格化 + 人民调解 + 枫桥经验）的后端接口。
+
+* 所有错误都返回同一结构：`code`（稳定的机器码）、`message`（中文说明）、`fields`（出错字段）。
+* 时间一律以 UTC 存储；截止日期、报表周期按 Asia/Shanghai 计算。
+* 带坐标的请求都要声明坐标系：`wgs84`、`gcj02`（高德/腾讯，手机地图默认）或 `bd09`（百度）。
+"""

@@ -1,0 +1,1 @@
+"""Areas, grid cells and every spatial query of the product."""

@@ -1,0 +1,157 @@
+"""Named queries over areas and cells, returning plain dicts and GeoJSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from errors import NotFound
+from geo import crs
+from geo.enums import LEVEL_LABELS
+from geo.models import Area, GridCell
+
+METRES_PER_DEGREE = 111_320.0
+
+
+def get_area(db_session: Session, *, code: str) -> Area:
+    """The current version of an area, or NotFound."""
+    area = db_session.scalar(select(Area).where(Area.code == code, Area.valid_to.is_(None)))
+    if area is None:
+        raise NotFound("未找到该区划", code="area_not_found")
+    return area
+
+
+def list_children(db_session: Session, *, code: str | None) -> list[dict]:
+    """Children of an area (the roots when code is None), with how many children each has."""
+    parent_filter = "a.parent_code IS NULL" if code is None else "a.parent_code = :code"
+    rows = db_session.execute(
+        text(
+            f"""
+            SELECT a.code, a.name, a.level,
+                   (SELECT count(*) FROM area c WHERE c.parent_code = a.code AND c.valid_to IS NULL)
+                   + (SELECT count(*) FROM grid_cell g
+                      WHERE g.village_code = a.code AND g.valid_to IS NULL) AS children
+            FROM area a WHERE a.valid_to IS NULL AND {parent_filter}
+            ORDER BY a.code
+            """
+        ),
+        {"code": code},
+    ).all()
+    return [
+        {
+            "code": r.code,
+            "name": r.name,
+            "level": r.level,
+            "level_label": LEVEL_LABELS[r.level],
+            "children": r.children,
+        }
+        for r in rows
+    ]
+
+
+def _convert_coords(coords, system: str):
+    arr = np.asarray(coords, dtype=float)
+    if arr.ndim == 1:
+        lon, lat = crs.from_wgs84(arr[0], arr[1], system)
+        return [round(float(lon), 6), round(float(lat), 6)]
+    if arr.ndim == 2:
+        lon, lat = crs.from_wgs84(arr[:, 0], arr[:, 1], system)
+        return np.round(np.column_stack([lon, lat]), 6).tolist()
+    return [_convert_coords(c, system) for c in coords]
+
+
+def geometry_in(geometry: dict, system: str) -> dict:
+    """A GeoJSON geometry (WGS-84) expressed in another coordinate system for display."""
+    if system == crs.WGS84:
+        return geometry
+    return {
+        "type": geometry["type"],
+        "coordinates": _convert_coords(geometry["coordinates"], system),
+    }
+
+
+def _simplify_sql(simplify_m: float) -> str:
+    if simplify_m and simplify_m > 0:
+        return f"ST_SimplifyPreserveTopology(geom, {float(simplify_m) / METRES_PER_DEGREE!r})"
+    return "geom"
+
+
+def area_feature(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
+    """An area as a GeoJSON Feature."""
+    area = get_area(db_session, code=code)
+    geometry = db_session.scalar(
+        text(f"SELECT ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) FROM area WHERE id = :id"),
+        {"id": area.id},
+    )
+    return {
+        "type": "Feature",
+        "id": area.code,
+        "properties": {
+            "code": area.code,
+            "name": area.name,
+            "level": area.level,
+            "parent_code": area.parent_code,
+            "valid_from": area.valid_from.isoformat(),
+        },
+        "geometry": geometry_in(json.loads(geometry), system),
+    }
+
+
+def cell_feature(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
+    """A grid cell as a GeoJSON Feature."""
+    row = db_session.execute(
+        text(
+            f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
+                       ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
+                FROM grid_cell WHERE code = :code AND valid_to IS NULL"""
+        ),
+        {"code": code},
+    ).first()
+    if row is None:
+        raise NotFound("未找到该网格", code="cell_not_found")
+    return _cell_feature(row, system)
+
+
+def _cell_feature(row, system: str) -> dict:
+    return {
+        "type": "Feature",
+        "id": row.code,
+        "properties": {
+            "code": row.code,
+            "name": row.name,
+            "village_code": row.village_code,
+            "cell_type": row.cell_type,
+            "households": row.households,
+            "population": row.population,
+            "valid_from": row.valid_from.isoformat(),
+        },
+        "geometry": geometry_in(json.loads(row.geometry), system),
+    }
+
+
+def cells_of_area(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
+    """Every current cell inside an area (by code prefix) as a FeatureCollection."""
+    get_area(db_session, code=code)
+    rows = db_session.execute(
+        text(
+            f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
+                       ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
+                FROM grid_cell WHERE valid_to IS NULL AND village_code LIKE :prefix
+                ORDER BY code"""
+        ),
+        {"prefix": f"{code}%"},
+    ).all()
+    return {"type": "FeatureCollection", "features": [_cell_feature(r, system) for r in rows]}
+
+
+def get_cell(db_session: Session, *, code: str) -> GridCell:
+    """The current version of a cell, or NotFound."""
+    cell = db_session.scalar(
+        select(GridCell).where(GridCell.code == code, GridCell.valid_to.is_(None))
+    )
+    if cell is None:
+        raise NotFound("未找到该网格", code="cell_not_found")
+    return cell

@@ -1,0 +1,1 @@
+"""The dispute-mediation domain: disputes, the Fengqiao flow, reminders, reports."""

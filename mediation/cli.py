@@ -1,0 +1,41 @@
+"""`flask demo …` commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from errors import DomainError
+from extensions import db
+from geo.cli import fail, import_files, run_generate
+from geo.quality import format_report, quality_report
+from mediation.demo import COUNTY_CODE, demo_files
+
+demo_cli = click.Group("demo", help="演示数据")
+
+
+@demo_cli.command("load")
+@click.option("--data-dir", default=None, help="诸暨市边界数据目录（默认 ../shared/data/zhuji）")
+@click.option("--report", is_flag=True, help="即使没有变化也打印质量报告")
+@with_appcontext
+def load_command(data_dir, report):
+    """Load the demo county (boundaries, grid cells); safe to re-run."""
+    data_dir = os.path.abspath(data_dir or current_app.config["DEMO_DATA_DIR"])
+    if not os.path.isdir(data_dir):
+        click.echo(f"错误：找不到演示数据目录 {data_dir}", err=True)
+        sys.exit(2)
+    try:
+        result = import_files(demo_files(data_dir), "gcj02", label="导入诸暨市边界")
+        cells = run_generate(COUNTY_CODE)
+        db.session.commit()
+    except DomainError as exc:
+        fail(exc)
+    changed = result["inserted"] or result["replaced"] or cells["cells"]
+    if changed or report:
+        click.echo(format_report(quality_report(db.session, scope_code=COUNTY_CODE), result))
+    else:
+        click.echo("演示数据已是最新，无需更改")

@@ -13,3 +13,5 @@ stop:       ## stop the project's PostgreSQL cluster
 	@scripts/dev.sh stop
 lint:
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+bench-locate: ## locate through the API vs raw SQL, on the county and on >= 100,000 cells
+	@scripts/dev.sh bench locate_bench $(ARGS)

@@ -121,3 +121,26 @@ def quality_command(scope, as_json):
     click.echo(
         json.dumps(report, ensure_ascii=False, indent=1) if as_json else format_report(report)
     )
+
+
+@geo_cli.command("replicate")
+@click.option("--source", default="330681", help="要复制的县级区划代码")
+@click.option("--min-cells", type=int, default=100_000, help="复制到至少这么多网格为止")
+@with_appcontext
+def replicate_command(source, min_cells):
+    """Replicate a county under new codes (9NNNNN) until there are at least --min-cells cells."""
+    from sqlalchemy import text
+
+    from geo.replicate import replicate_county
+
+    per_copy = db.session.scalar(
+        text("SELECT count(*) FROM grid_cell WHERE valid_to IS NULL AND code LIKE :p"),
+        {"p": f"{source}%"},
+    )
+    if not per_copy:
+        click.echo(f"错误：{source} 下没有网格，请先导入并生成网格", err=True)
+        sys.exit(2)
+    copies = -(-min_cells // per_copy) - 1
+    with click.progressbar(length=copies, label="复制区划与网格", file=sys.stderr) as bar:
+        total = replicate_county(db.session, source_code=source, copies=copies, progress=bar.update)
+    click.echo(f"现有网格 {total} 个")

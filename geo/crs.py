@@ -145,7 +145,9 @@ def unknown_system(system, field: str = "crs") -> ValidationFailed:
 
 def check_system(system, field: str = "crs") -> str:
     """Return the normalised system name or raise unknown_crs."""
-    name = str(system or "").strip().lower().replace("-", "").replace("_", "")
+    name = str(system or "").strip().lower()
+    for ch in "-_: ":
+        name = name.replace(ch, "")
     aliases = {"wgs84": WGS84, "epsg4326": WGS84, "gcj02": GCJ02, "bd09": BD09, "bd09ll": BD09}
     if name not in aliases:
         raise unknown_system(system, field)

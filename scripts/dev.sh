@@ -13,6 +13,7 @@ PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 PGPORT_LOCAL="${PGPORT_LOCAL:-55432}"
 DB_NAME="mediation"
 TEST_DB_NAME="mediation_test"
+BENCH_DB_NAME="mediation_bench"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 
@@ -107,7 +108,7 @@ CONF
     as_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \
       || { tail -20 "$log" >&2; die "PostgreSQL did not start (log: $log)"; }
   fi
-  for db in "$DB_NAME" "$TEST_DB_NAME"; do
+  for db in "$DB_NAME" "$TEST_DB_NAME" "$BENCH_DB_NAME"; do
     if ! "$PGBIN/psql" -h "$run" -p "$PGPORT_LOCAL" -U mediation -d postgres -tAc \
         "select 1 from pg_database where datname='$db'" | grep -q 1; then
       "$PGBIN/createdb" -h "$run" -p "$PGPORT_LOCAL" -U mediation "$db"
@@ -121,6 +122,7 @@ setup_env() {
     ensure_cluster
     export DATABASE_URL; DATABASE_URL="$(local_db_url "$DB_NAME")"
     export TEST_DATABASE_URL="${TEST_DATABASE_URL:-$(local_db_url "$TEST_DB_NAME")}"
+    export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-$(local_db_url "$BENCH_DB_NAME")}"
   fi
   export FLASK_APP=wsgi:app
   export PATH="$VENV/bin:$PATH"
@@ -147,6 +149,12 @@ case "$cmd" in
     setup_env
     [ -n "${TEST_DATABASE_URL:-}" ] || die "set TEST_DATABASE_URL when DATABASE_URL is set"
     exec python -m pytest "$@"
+    ;;
+  bench)
+    setup_env
+    [ -n "${BENCH_DATABASE_URL:-}" ] || die "set BENCH_DATABASE_URL when DATABASE_URL is set"
+    script="$1"; shift
+    exec python "bench/$script.py" "$@"
     ;;
   psql)
     setup_env

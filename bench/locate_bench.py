@@ -41,7 +41,7 @@ def sample_points(conn, n: int, seed: float = 0.42) -> list[tuple[float, float]]
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def run(label: str, url: str, n: int) -> dict:

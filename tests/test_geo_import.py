@@ -106,7 +106,7 @@ def test_import_areas_versions_by_business_date(db_session):
     assert area.valid_from == date(2026, 1, 5) and area.level == "village"
 
 
-UNCLOSED = SQUARE[:-1] + [[120.30, 29.705]]
+UNCLOSED = [*SQUARE[:-1], [120.3, 29.705]]
 
 
 @pytest.mark.parametrize(

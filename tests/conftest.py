@@ -17,7 +17,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.path.join(ROOT, "..", "shared", "data", "zhuji")
+DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "zhuji"))
 COUNTY = "330681"
 
 
@@ -38,6 +38,8 @@ def app():
     """The app on the test database, migrated, with the real county and its cells loaded."""
     if not os.environ.get("TEST_DATABASE_URL"):
         pytest.exit("TEST_DATABASE_URL is not set: run the tests with `make test`", returncode=2)
+    if not os.path.isfile(os.path.join(DATA_DIR, "330681.json")):
+        pytest.exit(f"the county data is missing at {DATA_DIR} (set DEMO_DATA_DIR)", returncode=2)
     from api import create_app
     from extensions import db
 

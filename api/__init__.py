@@ -49,6 +49,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app = Flask(__name__)
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
+    app.json.ensure_ascii = False  # Chinese stays readable in responses
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise RuntimeError("DATABASE_URL is not set (make run / make test set it for you)")
     _check_production_secrets(app)

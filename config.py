@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused in production (create_app)
+DEFAULT_SECRET = "dev-only-insecure-default-secret-change-me"  # noqa: S105 - refused in production (create_app)
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -51,7 +51,14 @@ class Config:
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 30))
         self.JWT_ALGORITHM = "HS256"
         self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        self.JWT_TOKEN_LOCATION = ["headers"]
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", "1") == "1"
+        self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "20 per minute")  # failed logins per IP
+        self.LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)  # in a row, per account
+        self.LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+        self.ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)
+        self.ARGON2_MEMORY_COST = _int("ARGON2_MEMORY_COST", 65536)  # KiB
 
         # OpenAPI (flask-smorest); Swagger UI assets are served locally (no internet needed).
         self.API_TITLE = "基层矛盾纠纷调解平台 API"
@@ -78,6 +85,12 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     DATABASE_ENV = "TEST_DATABASE_URL"
     TESTING = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Hashing cost low enough for hundreds of logins in the suite (production keeps 3 × 64 MiB).
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_COST = 1024
 
 
 class ProductionConfig(Config):

@@ -24,3 +24,10 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
+
+# Rate limits (login throttling). Storage comes from RATELIMIT_STORAGE_URI: memory:// by default,
+# redis://… to count across several server processes.
+from flask_limiter import Limiter  # noqa: E402
+from flask_limiter.util import get_remote_address  # noqa: E402
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

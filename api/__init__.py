@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import DEFAULT_SECRET, get_config
-from extensions import db, jwt, migrate
+from extensions import db, jwt, limiter, migrate
 
 
 class MediationApi(Api):
@@ -42,33 +41,39 @@ def _check_production_secrets(app: Flask) -> None:
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
-    from api import errors, geo, health
+    from api import auth, errors, geo, health, sessions, users
     from geo.cli import geo_cli
     from mediation.cli import demo_cli
+    from mediation.users.cli import users_cli
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
     app.json.ensure_ascii = False  # Chinese stays readable in responses
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise RuntimeError("DATABASE_URL is not set (make run / make test set it for you)")
     _check_production_secrets(app)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    from api import logging as api_logging
+
+    api_logging.configure()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     jwt.init_app(app)
+    limiter.init_app(app)
 
     MediationApi.ERROR_SCHEMA = errors.ErrorSchema
     api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     errors.register(app)
-    for module in (health, geo):
+    auth.register(app)
+    for module in (health, sessions, users, geo):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 
     _register_docs_assets(app)
     app.cli.add_command(geo_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(users_cli)
     app.extensions["smorest_api"] = api
     return app
 

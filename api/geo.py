@@ -6,6 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.auth import allow, current_actor
 from api.schemas.geo import (
     AreaChildOut,
     FeatureCollectionOut,
@@ -40,6 +41,7 @@ def located_to_dict(result) -> dict:
 
 @geo_bp.route("/locate")
 class Locate(MethodView):
+    @allow()
     @geo_bp.arguments(LocateQuery, location="query")
     @geo_bp.response(200, LocateOut)
     def get(self, args):
@@ -56,49 +58,67 @@ class Locate(MethodView):
 
 @geo_bp.route("/areas")
 class AreaRoots(MethodView):
+    @allow()
     @geo_bp.response(200, AreaChildOut(many=True))
     def get(self):
         """Top of the area tree (counties)."""
-        return areas.list_children(db.session, code=None)
+        return areas.list_children(db.session, code=None, scope=current_actor().map_scope)
 
 
 @geo_bp.route("/areas/<string:code>")
 class AreaDetail(MethodView):
+    @allow()
     @geo_bp.arguments(GeometryQuery, location="query")
     @geo_bp.response(200, FeatureOut)
     def get(self, args, code):
         """An area as a GeoJSON Feature."""
         return areas.area_feature(
-            db.session, code=code, system=args["crs"], simplify_m=args["simplify_m"]
+            db.session,
+            code=code,
+            scope=current_actor().map_scope,
+            system=args["crs"],
+            simplify_m=args["simplify_m"],
         )
 
 
 @geo_bp.route("/areas/<string:code>/children")
 class AreaChildren(MethodView):
+    @allow()
     @geo_bp.response(200, AreaChildOut(many=True))
     def get(self, code):
         """Children of an area (township → villages …)."""
-        areas.get_area(db.session, code=code)
-        return areas.list_children(db.session, code=code)
+        scope = current_actor().map_scope
+        areas.get_area(db.session, code=code, scope=scope)
+        return areas.list_children(db.session, code=code, scope=scope)
 
 
 @geo_bp.route("/areas/<string:code>/cells")
 class AreaCells(MethodView):
+    @allow()
     @geo_bp.arguments(GeometryQuery, location="query")
     @geo_bp.response(200, FeatureCollectionOut)
     def get(self, args, code):
         """The grid cells of an area as a FeatureCollection (optionally simplified)."""
         return areas.cells_of_area(
-            db.session, code=code, system=args["crs"], simplify_m=args["simplify_m"]
+            db.session,
+            code=code,
+            scope=current_actor().map_scope,
+            system=args["crs"],
+            simplify_m=args["simplify_m"],
         )
 
 
 @geo_bp.route("/cells/<string:code>")
 class CellDetail(MethodView):
+    @allow()
     @geo_bp.arguments(GeometryQuery, location="query")
     @geo_bp.response(200, FeatureOut)
     def get(self, args, code):
         """A grid cell as a GeoJSON Feature."""
         return areas.cell_feature(
-            db.session, code=code, system=args["crs"], simplify_m=args["simplify_m"]
+            db.session,
+            code=code,
+            scope=current_actor().map_scope,
+            system=args["crs"],
+            simplify_m=args["simplify_m"],
         )

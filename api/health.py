@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
+from api.auth import allow
 from extensions import db
 
 health_bp = Blueprint("health", __name__, url_prefix="/api/v1", description="运行状态")
@@ -21,6 +22,7 @@ class HealthOut(Schema):
 
 @health_bp.route("/health")
 class Health(MethodView):
+    @allow(public=True)
     @health_bp.response(200, HealthOut)
     def get(self):
         """Check that the service and its database answer."""

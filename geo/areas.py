@@ -11,34 +11,42 @@ from sqlalchemy.orm import Session
 from errors import NotFound
 from geo import crs
 from geo.enums import LEVEL_LABELS
-from geo.models import Area, GridCell
+from geo.models import Area
+from geo.scope import SQL_INSIDE, SQL_VISIBLE, AreaScope, sql_params, visible_area_clause
 
 METRES_PER_DEGREE = 111_320.0
 
 
-def get_area(db_session: Session, *, code: str) -> Area:
-    """The current version of an area, or NotFound."""
-    area = db_session.scalar(select(Area).where(Area.code == code, Area.valid_to.is_(None)))
+def get_area(db_session: Session, *, code: str, scope: AreaScope) -> Area:
+    """The current version of an area the scope may see (inside it or above it), or NotFound."""
+    area = db_session.scalar(
+        select(Area).where(
+            Area.code == code, Area.valid_to.is_(None), visible_area_clause(scope, Area.code)
+        )
+    )
     if area is None:
         raise NotFound("未找到该区划", code="area_not_found")
     return area
 
 
-def list_children(db_session: Session, *, code: str | None) -> list[dict]:
-    """Children of an area (the roots when code is None), with how many children each has."""
+def list_children(db_session: Session, *, code: str | None, scope: AreaScope) -> list[dict]:
+    """Visible children of an area (the roots when code is None), with their child counts."""
     parent_filter = "a.parent_code IS NULL" if code is None else "a.parent_code = :code"
     rows = db_session.execute(
         text(
             f"""
             SELECT a.code, a.name, a.level,
-                   (SELECT count(*) FROM area c WHERE c.parent_code = a.code AND c.valid_to IS NULL)
+                   (SELECT count(*) FROM area c WHERE c.parent_code = a.code AND c.valid_to IS NULL
+                      AND {SQL_VISIBLE.format(col="c.code")})
                    + (SELECT count(*) FROM grid_cell g
-                      WHERE g.village_code = a.code AND g.valid_to IS NULL) AS children
+                      WHERE g.village_code = a.code AND g.valid_to IS NULL
+                      AND {SQL_INSIDE.format(col="g.code")}) AS children
             FROM area a WHERE a.valid_to IS NULL AND {parent_filter}
+              AND {SQL_VISIBLE.format(col="a.code")}
             ORDER BY a.code
             """
         ),
-        {"code": code},
+        {"code": code, **sql_params(scope)},
     ).all()
     return [
         {
@@ -79,9 +87,11 @@ def _simplify_sql(simplify_m: float) -> str:
     return "geom"
 
 
-def area_feature(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
+def area_feature(
+    db_session: Session, *, code: str, scope: AreaScope, system: str, simplify_m: float = 0
+) -> dict:
     """An area as a GeoJSON Feature."""
-    area = get_area(db_session, code=code)
+    area = get_area(db_session, code=code, scope=scope)
     geometry = db_session.scalar(
         text(f"SELECT ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) FROM area WHERE id = :id"),
         {"id": area.id},
@@ -100,15 +110,18 @@ def area_feature(db_session: Session, *, code: str, system: str, simplify_m: flo
     }
 
 
-def cell_feature(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
+def cell_feature(
+    db_session: Session, *, code: str, scope: AreaScope, system: str, simplify_m: float = 0
+) -> dict:
     """A grid cell as a GeoJSON Feature."""
     row = db_session.execute(
         text(
             f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
                        ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
-                FROM grid_cell WHERE code = :code AND valid_to IS NULL"""
+                FROM grid_cell WHERE code = :code AND valid_to IS NULL
+                AND {SQL_INSIDE.format(col="code")}"""
         ),
-        {"code": code},
+        {"code": code, **sql_params(scope)},
     ).first()
     if row is None:
         raise NotFound("未找到该网格", code="cell_not_found")
@@ -132,26 +145,19 @@ def _cell_feature(row, system: str) -> dict:
     }
 
 
-def cells_of_area(db_session: Session, *, code: str, system: str, simplify_m: float = 0) -> dict:
-    """Every current cell inside an area (by code prefix) as a FeatureCollection."""
-    get_area(db_session, code=code)
+def cells_of_area(
+    db_session: Session, *, code: str, scope: AreaScope, system: str, simplify_m: float = 0
+) -> dict:
+    """The visible current cells inside an area (by code prefix) as a FeatureCollection."""
+    get_area(db_session, code=code, scope=scope)
     rows = db_session.execute(
         text(
             f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
                        ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
                 FROM grid_cell WHERE valid_to IS NULL AND village_code LIKE :prefix
+                AND {SQL_INSIDE.format(col="code")}
                 ORDER BY code"""
         ),
-        {"prefix": f"{code}%"},
+        {"prefix": f"{code}%", **sql_params(scope)},
     ).all()
     return {"type": "FeatureCollection", "features": [_cell_feature(r, system) for r in rows]}
-
-
-def get_cell(db_session: Session, *, code: str) -> GridCell:
-    """The current version of a cell, or NotFound."""
-    cell = db_session.scalar(
-        select(GridCell).where(GridCell.code == code, GridCell.valid_to.is_(None))
-    )
-    if cell is None:
-        raise NotFound("未找到该网格", code="cell_not_found")
-    return cell

@@ -9,11 +9,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from clock import utcnow
 from errors import DomainError
 from extensions import db
 from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
-from mediation.demo import COUNTY_CODE, demo_files
+from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
+from mediation.pii import vault_for
+from mediation.users.passwords import hasher
 
 demo_cli = click.Group("demo", help="演示数据")
 
@@ -24,6 +27,9 @@ demo_cli = click.Group("demo", help="演示数据")
 @with_appcontext
 def load_command(data_dir, report):
     """Load the demo county (boundaries, grid cells); safe to re-run."""
+    if current_app.config["ENV_NAME"] == "production":
+        click.echo("错误：生产环境不能加载演示数据和演示账号", err=True)
+        sys.exit(2)
     data_dir = os.path.abspath(data_dir or current_app.config["DEMO_DATA_DIR"])
     if not os.path.isdir(data_dir):
         click.echo(f"错误：找不到演示数据目录 {data_dir}", err=True)
@@ -32,8 +38,20 @@ def load_command(data_dir, report):
         result = import_files(demo_files(data_dir), "gcj02", label="导入诸暨市边界")
         cells = run_generate(COUNTY_CODE)
         db.session.commit()
+        created = ensure_demo_accounts(
+            db.session,
+            vault=vault_for(current_app.config["PII_KEY"]),
+            ph=hasher(
+                time_cost=current_app.config["ARGON2_TIME_COST"],
+                memory_cost=current_app.config["ARGON2_MEMORY_COST"],
+            ),
+            now=utcnow(),
+        )
+        db.session.commit()
     except DomainError as exc:
         fail(exc)
+    if created:
+        click.echo(f"演示账号（密码 {DEMO_PASSWORD}）：" + "、".join(created))
     changed = result["inserted"] or result["replaced"] or cells["cells"]
     if changed or report:
         click.echo(format_report(quality_report(db.session, scope_code=COUNTY_CODE), result))

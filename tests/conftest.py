@@ -131,3 +131,14 @@ def db_session(app):
 def client(app, db_session):
     """A test client whose requests share the test's transaction."""
     return app.test_client()
+
+
+@pytest.fixture
+def county_client(app, db_session, client):
+    """A test client logged in as the county's comprehensive-governance centre (sees the county)."""
+    from tests.factories import login, make_user
+
+    make_user(app, db_session, "t_county_client", [{"role": "county_admin", "area_code": COUNTY}])
+    token = login(client, "t_county_client")["access_token"]
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client

@@ -56,43 +56,43 @@ def test_cells_are_numbered_north_to_south_then_west_to_east(db_session):
     assert ys[0] >= min(ys) and max(ys) - ys[0] < (max(ys) - min(ys)) / 2
 
 
-def test_area_tree(client):
-    roots = client.get("/api/v1/areas").get_json()
+def test_area_tree(county_client):
+    roots = county_client.get("/api/v1/areas").get_json()
     assert [r["code"] for r in roots] == ["330681"]
-    townships = client.get("/api/v1/areas/330681/children").get_json()
+    townships = county_client.get("/api/v1/areas/330681/children").get_json()
     assert len(townships) == 23
     fengqiao = next(t for t in townships if t["code"] == "330681109")
     assert fengqiao["name"] == "枫桥镇" and fengqiao["children"] == 30
-    villages = client.get("/api/v1/areas/330681109/children").get_json()
+    villages = county_client.get("/api/v1/areas/330681109/children").get_json()
     assert len(villages) == 30 and all(v["level"] == "village" for v in villages)
     assert all(v["children"] >= 1 for v in villages)  # cells
 
 
-def test_area_and_cell_features(client):
-    f = client.get("/api/v1/areas/330681109").get_json()
+def test_area_and_cell_features(county_client):
+    f = county_client.get("/api/v1/areas/330681109").get_json()
     assert f["type"] == "Feature" and f["properties"]["name"] == "枫桥镇"
     assert f["geometry"]["type"] == "MultiPolygon"
-    g = client.get("/api/v1/areas/330681109?crs=gcj02").get_json()
+    g = county_client.get("/api/v1/areas/330681109?crs=gcj02").get_json()
     shift = abs(g["geometry"]["coordinates"][0][0][0][0] - f["geometry"]["coordinates"][0][0][0][0])
     assert 0.001 < shift < 0.01  # GCJ-02 output for phone maps is offset by hundreds of metres
 
-    cells = client.get("/api/v1/areas/330681109/cells").get_json()
+    cells = county_client.get("/api/v1/areas/330681109/cells").get_json()
     assert cells["type"] == "FeatureCollection" and len(cells["features"]) > 30
-    simple = client.get("/api/v1/areas/330681109/cells?simplify_m=50").get_json()
+    simple = county_client.get("/api/v1/areas/330681109/cells?simplify_m=50").get_json()
     assert len(simple["features"]) == len(cells["features"])
     assert len(str(simple)) < len(str(cells))
 
     code = cells["features"][0]["id"]
-    cell = client.get(f"/api/v1/cells/{code}").get_json()
+    cell = county_client.get(f"/api/v1/cells/{code}").get_json()
     assert cell["properties"]["village_code"] == code[:12]
 
 
-def test_unknown_area_and_bad_query(client):
-    r = client.get("/api/v1/areas/999999")
+def test_unknown_area_and_bad_query(county_client):
+    r = county_client.get("/api/v1/areas/999999")
     assert r.status_code == 404 and r.get_json()["code"] == "area_not_found"
-    r = client.get("/api/v1/cells/330681109001999")
+    r = county_client.get("/api/v1/cells/330681109001999")
     assert r.status_code == 404 and r.get_json()["code"] == "cell_not_found"
-    r = client.get("/api/v1/areas/330681109?crs=foo")
+    r = county_client.get("/api/v1/areas/330681109?crs=foo")
     assert r.status_code == 422
     body = r.get_json()
     assert body["code"] == "validation_error" and "crs" in body["fields"]

@@ -46,14 +46,14 @@ def _truth(source_villages, tree, codes, x, y):
     return {codes[i] for i in tree.query(p, predicate="intersects")}
 
 
-def test_thousand_gcj02_points_agree_with_shapely(client, source_villages, sample_points):
+def test_thousand_gcj02_points_agree_with_shapely(county_client, source_villages, sample_points):
     codes = list(source_villages)
     tree = shapely.STRtree([source_villages[c] for c in codes])
     answers = {"exact": 0, "ambiguous": 0, "approximate": 0}
     disagreements = []
     for _, x, y in sample_points:
         truth = _truth(source_villages, tree, codes, x, y)
-        r = client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=gcj02")
+        r = county_client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=gcj02")
         assert r.status_code == 200, r.get_json()
         body = r.get_json()
         answers[body["match"]] += 1
@@ -74,26 +74,26 @@ def test_thousand_gcj02_points_agree_with_shapely(client, source_villages, sampl
     print("locate answers:", answers, "disagreements:", len(disagreements))
 
 
-def test_same_points_in_wgs84_give_the_same_villages(client, sample_points):
+def test_same_points_in_wgs84_give_the_same_villages(county_client, sample_points):
     xs = np.array([p[1] for p in sample_points[:300]])
     ys = np.array([p[2] for p in sample_points[:300]])
     wx, wy = crs.gcj02_to_wgs84(xs, ys)
     for x, y, gx, gy in zip(wx, wy, xs, ys, strict=True):
-        a = client.get(f"/api/v1/locate?lon={gx}&lat={gy}&crs=gcj02").get_json()
-        b = client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=wgs84").get_json()
+        a = county_client.get(f"/api/v1/locate?lon={gx}&lat={gy}&crs=gcj02").get_json()
+        b = county_client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=wgs84").get_json()
         assert a["village"] == b["village"] and a["cell"] == b["cell"]
         assert abs(a["lon"] - b["lon"]) < 1e-6
 
 
-def test_same_point_in_bd09(client, sample_points):
+def test_same_point_in_bd09(county_client, sample_points):
     _, x, y = sample_points[0]
     bx, by = crs.gcj02_to_bd09(x, y)
-    a = client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=gcj02").get_json()
-    b = client.get(f"/api/v1/locate?lon={float(bx)}&lat={float(by)}&crs=bd09").get_json()
+    a = county_client.get(f"/api/v1/locate?lon={x}&lat={y}&crs=gcj02").get_json()
+    b = county_client.get(f"/api/v1/locate?lon={float(bx)}&lat={float(by)}&crs=bd09").get_json()
     assert a["cell"] == b["cell"]
 
 
-def test_point_in_a_gap_goes_to_the_nearest_cell_and_says_so(client, db_session):
+def test_point_in_a_gap_goes_to_the_nearest_cell_and_says_so(county_client, db_session):
     from sqlalchemy import text
 
     # The largest piece of 枫桥镇 that no village covers (a real defect of the source data).
@@ -109,7 +109,7 @@ def test_point_in_a_gap_goes_to_the_nearest_cell_and_says_so(client, db_session)
             """
         )
     ).one()
-    r = client.get(f"/api/v1/locate?lon={row.x}&lat={row.y}&crs=wgs84")
+    r = county_client.get(f"/api/v1/locate?lon={row.x}&lat={row.y}&crs=wgs84")
     body = r.get_json()
     assert r.status_code == 200, body
     assert body["match"] == "approximate"
@@ -128,8 +128,8 @@ def test_point_in_a_gap_goes_to_the_nearest_cell_and_says_so(client, db_session)
         ("lon=2.35&lat=48.85&crs=wgs84", "outside_china", "lon"),
     ],
 )
-def test_locate_errors(client, query, code, field):
-    r = client.get(f"/api/v1/locate?{query}")
+def test_locate_errors(county_client, query, code, field):
+    r = county_client.get(f"/api/v1/locate?{query}")
     assert r.status_code in (400, 422)
     body = r.get_json()
     assert body["code"] == code, body

@@ -1,0 +1,1 @@
+"""Accounts, roles, area scopes, grid-cell assignments, token families and the access log."""

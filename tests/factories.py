@@ -1,0 +1,145 @@
+"""Factories for tests: users with roles and cells, logins, well-known places of the county."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+
+from clock import utcnow
+from mediation.pii import vault_for
+from mediation.users import service
+from mediation.users.actor import system_actor
+from mediation.users.passwords import hasher
+
+PASSWORD = "Test#Passw0rd"
+TOWNSHIP = "330681109"  # 枫桥镇
+OTHER_TOWNSHIP = "330681108"  # 山下湖镇
+COUNTY = "330681"
+
+
+def village_with_cells(db_session, township: str = TOWNSHIP, min_cells: int = 5) -> str:
+    """The first village of a township with at least `min_cells` cells."""
+    return db_session.scalar(
+        text(
+            "SELECT village_code FROM grid_cell WHERE valid_to IS NULL AND village_code LIKE :t "
+            "GROUP BY village_code HAVING count(*) >= :n ORDER BY village_code LIMIT 1"
+        ),
+        {"t": township + "%", "n": min_cells},
+    )
+
+
+def cells_of(db_session, village: str) -> list[str]:
+    """Current cell codes of a village, in order."""
+    return list(
+        db_session.scalars(
+            text(
+                "SELECT code FROM grid_cell WHERE valid_to IS NULL AND village_code = :v ORDER BY code"
+            ),
+            {"v": village},
+        )
+    )
+
+
+def point_in(db_session, cell_code: str) -> tuple[float, float]:
+    """A WGS-84 point inside a cell."""
+    row = db_session.execute(
+        text(
+            "SELECT ST_X(p) x, ST_Y(p) y FROM (SELECT ST_PointOnSurface(geom) p FROM grid_cell "
+            "WHERE code = :c AND valid_to IS NULL) s"
+        ),
+        {"c": cell_code},
+    ).one()
+    return row.x, row.y
+
+
+def make_user(app, db_session, username: str, roles: list[dict], cells: list[str] = (), phone=None):
+    """A user created through the use case (so the rules apply), with cells from 2026-01-01."""
+    cfg = app.config
+    user = service.create_user(
+        db_session,
+        actor=system_actor(),
+        username=username,
+        display_name=username,
+        password=PASSWORD,
+        roles=roles,
+        phone=phone,
+        vault=vault_for(cfg["PII_KEY"]),
+        ph=hasher(time_cost=cfg["ARGON2_TIME_COST"], memory_cost=cfg["ARGON2_MEMORY_COST"]),
+        now=utcnow(),
+    )
+    for cell in cells:
+        service.assign_cell(
+            db_session,
+            actor=system_actor(),
+            user_id=user.id,
+            cell_code=cell,
+            valid_from=date(2026, 1, 1),
+        )
+    db_session.flush()
+    return user
+
+
+def login(client, username: str, password: str = PASSWORD, device: str = "test") -> dict:
+    """Log in; returns the token response (raises on failure)."""
+    r = client.post(
+        "/api/v1/auth/login",
+        json={"username": username, "password": password, "device_name": device},
+    )
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def bearer(token: str) -> dict:
+    """Authorization header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def role_users(app, db_session) -> dict:
+    """One user per role around 枫桥镇, plus targets inside and outside their areas."""
+    village = village_with_cells(db_session)
+    cells = cells_of(db_session, village)
+    other_village = village_with_cells(db_session, OTHER_TOWNSHIP, min_cells=2)
+    other_cells = cells_of(db_session, other_village)
+    users = {
+        "grid_worker": make_user(
+            app, db_session, "t_gw", [{"role": "grid_worker"}], cells[:2], phone="13900001111"
+        ),
+        "mediator": make_user(
+            app, db_session, "t_med", [{"role": "mediator", "area_code": village}]
+        ),
+        "village_admin": make_user(
+            app, db_session, "t_vil", [{"role": "village_admin", "area_code": village}]
+        ),
+        "center_staff": make_user(
+            app, db_session, "t_center", [{"role": "center_staff", "area_code": TOWNSHIP}]
+        ),
+        "leader": make_user(
+            app, db_session, "t_leader", [{"role": "leader", "area_code": TOWNSHIP}]
+        ),
+        "county_admin": make_user(
+            app, db_session, "t_county", [{"role": "county_admin", "area_code": COUNTY}]
+        ),
+        "admin": make_user(app, db_session, "t_admin", [{"role": "admin"}]),
+    }
+    targets = {
+        "gw_in": make_user(
+            app, db_session, "t_gw_in", [{"role": "grid_worker"}], cells[2:4], phone="13900002222"
+        ),
+        "gw_out": make_user(
+            app,
+            db_session,
+            "t_gw_out",
+            [{"role": "grid_worker"}],
+            other_cells[:1],
+            phone="13900003333",
+        ),
+    }
+    return {
+        "users": users,
+        "targets": targets,
+        "village": village,
+        "cells": cells,
+        "other_village": other_village,
+        "other_cells": other_cells,
+    }

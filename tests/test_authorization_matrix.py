@@ -1,0 +1,228 @@
+"""Every endpoint × every role × inside/outside the user's area, generated from the URL map.
+
+A route that is not in RULES fails `test_every_route_has_a_rule`, so a new endpoint cannot ship
+without its authorisation being stated and tested. The whole test runs in one transaction
+rolled back at the end of the test; requests are built so that their order does not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.factories import PASSWORD, bearer, point_in, role_users
+
+ROLES = [
+    "grid_worker",
+    "mediator",
+    "village_admin",
+    "center_staff",
+    "leader",
+    "county_admin",
+    "admin",
+]
+ALL = frozenset(ROLES)
+MANAGERS = frozenset({"admin", "county_admin"})
+STAFF = frozenset({"admin", "county_admin", "center_staff"})
+WIDE = frozenset({"admin", "county_admin"})  # see the other township too
+
+
+@dataclass
+class Rule:
+    """Who may call, what success looks like, and how to build inside/outside requests."""
+
+    allowed: frozenset | str  # a set of roles, "public" or "refresh"
+    ok: int
+    build: callable  # (ctx, role, where) -> (path, json or None)
+    outside_ok: frozenset = field(default_factory=lambda: ALL)  # roles for whom outside is ok too
+
+
+def _p(path):
+    return lambda ctx, role, where: (path, None)
+
+
+def _user_target(suffix="", body=None):
+    def build(ctx, role, where):
+        target = ctx["targets"]["gw_in" if where == "in" else "gw_out"]
+        return f"/api/v1/users/{target.id}{suffix}", body
+
+    return build
+
+
+def _assign(ctx, role, where):
+    target = ctx["targets"]["gw_in" if where == "in" else "gw_out"]
+    cell = ctx["cells"][4] if where == "in" else ctx["other_cells"][1]
+    return f"/api/v1/users/{target.id}/cells", {"cell_code": cell}
+
+
+def _end_assignment(ctx, role, where):
+    from datetime import date
+
+    from mediation.users.actor import system_actor
+    from mediation.users.service import assign_cell
+
+    target = ctx["targets"]["gw_in" if where == "in" else "gw_out"]
+    cell = ctx["cells"][2] if where == "in" else ctx["other_cells"][0]
+    # An earlier role may have ended it: give the worker the cell again first.
+    assign_cell(
+        ctx["db_session"],
+        actor=system_actor(),
+        user_id=target.id,
+        cell_code=cell,
+        valid_from=date(2026, 1, 1),
+    )
+    return f"/api/v1/users/{target.id}/cells/{cell}", {}
+
+
+def _area(suffix=""):
+    def build(ctx, role, where):
+        code = ctx["village"] if where == "in" else ctx["other_village"]
+        return f"/api/v1/areas/{code}{suffix}", None
+
+    return build
+
+
+def _cell(ctx, role, where):
+    return f"/api/v1/cells/{ctx['cells'][0] if where == 'in' else ctx['other_cells'][0]}", None
+
+
+def _locate(ctx, role, where):
+    x, y = ctx["points"][where]
+    return f"/api/v1/locate?lon={x}&lat={y}&crs=wgs84", None
+
+
+def _login(ctx, role, where):
+    return "/api/v1/auth/login", {"username": ctx["users"][role].username, "password": PASSWORD}
+
+
+def _create_user(ctx, role, where):
+    area = ctx["village"] if where == "in" else ctx["other_village"]
+    return "/api/v1/users", {
+        "username": f"m_{role}_{where}",
+        "display_name": "新调解员",
+        "password": "Strong#Passw0rd",
+        "roles": [{"role": "mediator", "area_code": area}],
+    }
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("health.Health", "GET"): Rule("public", 200, _p("/api/v1/health")),
+    ("api-docs.openapi_json", "GET"): Rule("public", 200, _p("/api/openapi.json")),
+    ("api-docs.openapi_swagger_ui", "GET"): Rule("public", 200, _p("/api/docs")),
+    ("swagger_ui_asset", "GET"): Rule("public", 200, _p("/api/docs/static/swagger-ui.css")),
+    ("auth.Login", "POST"): Rule("public", 200, _login),
+    ("auth.Refresh", "POST"): Rule("refresh", 200, _p("/api/v1/auth/refresh")),
+    ("auth.Logout", "POST"): Rule(ALL, 204, _p("/api/v1/auth/logout")),
+    ("auth.LogoutAll", "POST"): Rule(ALL, 204, _p("/api/v1/auth/logout-all")),
+    ("auth.Me", "GET"): Rule(ALL, 200, _p("/api/v1/auth/me")),
+    ("auth.Password", "POST"): Rule(
+        ALL,
+        422,
+        lambda c, r, w: ("/api/v1/auth/password", {"old_password": "wrong", "new_password": "x"}),
+    ),
+    ("users.Users", "GET"): Rule(STAFF, 200, _p("/api/v1/users")),
+    ("users.Users", "POST"): Rule(MANAGERS, 201, _create_user),
+    ("users.UserDetail", "GET"): Rule(STAFF, 200, _user_target(), outside_ok=WIDE),
+    ("users.UserDetail", "PATCH"): Rule(
+        MANAGERS, 200, _user_target("", {"display_name": "改名"}), outside_ok=WIDE
+    ),
+    ("users.UserCells", "GET"): Rule(STAFF, 200, _user_target("/cells"), outside_ok=WIDE),
+    ("users.UserCells", "POST"): Rule(STAFF, 201, _assign, outside_ok=WIDE),
+    ("users.UserCell", "DELETE"): Rule(STAFF, 200, _end_assignment, outside_ok=WIDE),
+    ("users.UserReveal", "POST"): Rule(
+        STAFF,
+        200,
+        _user_target("/reveal", {"field": "phone", "purpose": "核实联系方式"}),
+        outside_ok=WIDE,
+    ),
+    ("users.AccessLogList", "GET"): Rule(MANAGERS, 200, _p("/api/v1/access-log")),
+    ("geo.Locate", "GET"): Rule(ALL, 200, _locate),
+    ("geo.AreaRoots", "GET"): Rule(ALL, 200, _p("/api/v1/areas")),
+    ("geo.AreaDetail", "GET"): Rule(ALL, 200, _area(), outside_ok=WIDE),
+    ("geo.AreaChildren", "GET"): Rule(ALL, 200, _area("/children"), outside_ok=WIDE),
+    ("geo.AreaCells", "GET"): Rule(ALL, 200, _area("/cells"), outside_ok=WIDE),
+    ("geo.CellDetail", "GET"): Rule(ALL, 200, _cell, outside_ok=WIDE),
+}
+
+
+def routes(app) -> set[tuple[str, str]]:
+    """(endpoint, method) for every route of the app."""
+    out = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            out.add((rule.endpoint, method))
+    return out
+
+
+def test_every_route_has_a_rule(app):
+    missing = routes(app) - set(RULES)
+    assert not missing, f"routes without an authorisation rule in this test: {sorted(missing)}"
+    stale = set(RULES) - routes(app)
+    assert not stale, f"rules for routes that no longer exist: {sorted(stale)}"
+
+
+def test_every_view_method_declares_a_policy(app):
+    from api.auth import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS, policy_for
+
+    for endpoint, method in routes(app):
+        if endpoint in PUBLIC_ENDPOINTS or endpoint.split(".")[0] in PUBLIC_BLUEPRINTS:
+            continue
+        assert policy_for(app.view_functions[endpoint], method) is not None, (endpoint, method)
+
+
+@pytest.fixture
+def ctx(app, db_session):
+    c = role_users(app, db_session)
+    c["db_session"] = db_session
+    c["points"] = {
+        "in": point_in(db_session, c["cells"][0]),
+        "out": point_in(db_session, c["other_cells"][0]),
+    }
+    return c
+
+
+def _call(client, method, path, body, headers):
+    return client.open(path, method=method, json=body, headers=headers)
+
+
+def _expected(rule: Rule, role: str | None, where: str) -> int:
+    if rule.allowed == "public":
+        return rule.ok
+    if role is None:
+        return 401
+    if rule.allowed == "refresh":
+        return rule.ok
+    if role not in rule.allowed:
+        return 403
+    if where == "out" and role not in rule.outside_ok:
+        return 404
+    return rule.ok
+
+
+@pytest.mark.parametrize("key", sorted(RULES), ids=lambda k: f"{k[1]} {k[0]}")
+def test_matrix(app, client, db_session: Session, ctx, key):
+    endpoint, method = key
+    rule = RULES[key]
+    failures = []
+    for role in [None, *ROLES]:
+        for where in ("in", "out"):
+            headers = {}
+            if role is not None:
+                tokens = client.post(
+                    "/api/v1/auth/login",
+                    json={"username": ctx["users"][role].username, "password": PASSWORD},
+                ).get_json()
+                token = tokens["refresh_token" if rule.allowed == "refresh" else "access_token"]
+                headers = bearer(token)
+            path, body = rule.build(ctx, role or "admin", where)
+            r = _call(client, method, path, body, headers)
+            want = _expected(rule, role, where)
+            if r.status_code != want:
+                failures.append(
+                    (role, where, path, want, r.status_code, r.get_data(as_text=True)[:200])
+                )
+            if r.status_code >= 400 and r.is_json:
+                assert {"code", "message"} <= set(r.get_json()), r.get_json()
+    assert not failures, "\n".join(map(str, failures))

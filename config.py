@@ -60,6 +60,21 @@ class Config:
         self.ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)
         self.ARGON2_MEMORY_COST = _int("ARGON2_MEMORY_COST", 65536)  # KiB
 
+        # Disputes: time limits (domain §3, product rules), group threshold, files
+        self.DEADLINES = {
+            "accept_days": _int("DEADLINE_ACCEPT_DAYS", 3),
+            "mediation_days": _int("DEADLINE_MEDIATION_DAYS", 30),
+            "first_visit_days_if_immediate": _int("DEADLINE_FIRST_VISIT_DAYS", 15),
+            "second_visit_days": _int("DEADLINE_SECOND_VISIT_DAYS", 30),
+            "judicial_window_days": _int("DEADLINE_JUDICIAL_DAYS", 30),
+            "escalation_accept_days": _int("DEADLINE_ESCALATION_DAYS", 2),
+        }
+        self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
+        self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)
+        self.MAX_PHOTO_BYTES = _int("MAX_PHOTO_BYTES", 5 * 1024 * 1024)
+        self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+        self.ATTACHMENT_DIR = env("ATTACHMENT_DIR", os.path.join(ROOT, "var", "attachments"))
+
         # OpenAPI (flask-smorest); Swagger UI assets are served locally (no internet needed).
         self.API_TITLE = "基层矛盾纠纷调解平台 API"
         self.API_VERSION = "v1"
@@ -88,6 +103,9 @@ class TestingConfig(Config):
 
     def __init__(self) -> None:
         super().__init__()
+        self.ATTACHMENT_DIR = os.environ.get(
+            "TEST_ATTACHMENT_DIR", os.path.join(ROOT, "var", "test-attachments")
+        )
         # Hashing cost low enough for hundreds of logins in the suite (production keeps 3 × 64 MiB).
         self.ARGON2_TIME_COST = 1
         self.ARGON2_MEMORY_COST = 1024

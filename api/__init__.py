@@ -41,15 +41,16 @@ def _check_production_secrets(app: Flask) -> None:
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
-    from api import auth, errors, geo, health, sessions, users
+    from api import auth, disputes, errors, geo, health, sessions, users
+    from api.jsonio import JSONProvider
     from geo.cli import geo_cli
     from mediation.cli import demo_cli
     from mediation.users.cli import users_cli
 
+    Flask.json_provider_class = JSONProvider
     app = Flask(__name__, static_folder=None)
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
-    app.json.ensure_ascii = False  # Chinese stays readable in responses
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise RuntimeError("DATABASE_URL is not set (make run / make test set it for you)")
     _check_production_secrets(app)
@@ -66,7 +67,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     errors.register(app)
     auth.register(app)
-    for module in (health, sessions, users, geo):
+    for module in (health, sessions, users, geo, disputes):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

@@ -143,3 +143,69 @@ def role_users(app, db_session) -> dict:
         "other_village": other_village,
         "other_cells": other_cells,
     }
+
+
+def resident_id(first17: str = "33068119900101123") -> str:
+    """A valid resident ID number (check character computed)."""
+    from mediation.pii import resident_id_check_char
+
+    return first17 + resident_id_check_char(first17)
+
+
+def dispute_payload(db_session, cell_code: str, **overrides) -> dict:
+    """A registration as the phone sends it: GCJ-02 location inside a cell, two parties."""
+    from datetime import UTC, datetime, timedelta
+
+    from geo import crs
+
+    x, y = point_in(db_session, cell_code)
+    gx, gy = crs.wgs84_to_gcj02(x, y)
+    payload = {
+        "location": {"lon": float(gx), "lat": float(gy), "crs": "gcj02"},
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "category": "02",
+        "key_areas": ["涉农问题"],
+        "source": "grid_patrol",
+        "description": "两户因排水沟堵塞发生争执",
+        "people_involved": 4,
+        "amount": "1200.00",
+        "parties": [
+            {
+                "role": "applicant",
+                "kind": "person",
+                "name": "张三",
+                "id_type": "resident_id",
+                "id_number": resident_id(),
+                "phone": "13800138000",
+            },
+            {"role": "respondent", "kind": "person", "name": "李四", "phone": "+86 139 0013 9000"},
+        ],
+    }
+    payload.update(overrides)
+    return payload
+
+
+class Api:
+    """Small client for the dispute API as one logged-in user."""
+
+    def __init__(self, client, username: str):
+        self.client = client
+        self.token = login(client, username)["access_token"]
+
+    def h(self, **extra):
+        return {**bearer(self.token), **extra}
+
+    def register(self, payload):
+        return self.client.post("/api/v1/disputes", json=payload, headers=self.h())
+
+    def get(self, dispute_id):
+        return self.client.get(f"/api/v1/disputes/{dispute_id}", headers=self.h())
+
+    def act(self, dispute_id, action, version=None, **payload):
+        if version is None:
+            version = self.get(dispute_id).get_json()["version"]
+        return self.client.post(
+            f"/api/v1/disputes/{dispute_id}/actions/{action}",
+            json=payload,
+            headers=self.h(**{"If-Match": f'"{version}"'}),
+        )

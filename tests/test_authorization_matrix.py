@@ -37,6 +37,7 @@ class Rule:
     ok: int
     build: callable  # (ctx, role, where) -> (path, json or None)
     outside_ok: frozenset = field(default_factory=lambda: ALL)  # roles for whom outside is ok too
+    outside_status: int = 404  # what the others get outside their area
 
 
 def _p(path):
@@ -107,7 +108,88 @@ def _create_user(ctx, role, where):
     }
 
 
+CASE_ROLES = ALL - {"admin"}
+REGISTRARS = CASE_ROLES - {"leader"}
+
+
+def _register(ctx, role, where):
+    from tests.factories import dispute_payload
+
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    return "/api/v1/disputes", dispute_payload(
+        ctx["db_session"], cell, description=f"{role}-{where}"
+    )
+
+
+def _case(suffix="", body=None):
+    def build(ctx, role, where):
+        return f"/api/v1/disputes/{ctx['cases'][where].id}{suffix}", body
+
+    return build
+
+
+def _action(ctx, role, where):
+    from mediation.disputes.models import Dispute
+
+    case = ctx["cases"][where]
+    version = ctx["db_session"].get(Dispute, case.id).version
+    return (
+        f"/api/v1/disputes/{case.id}/actions/assess_risk",
+        {"likelihood": 2, "severity": 2, "expected_version": version},
+    )
+
+
+def _reveal(ctx, role, where):
+    case = ctx["cases"][where]
+    return (
+        f"/api/v1/disputes/{case.id}/parties/{case.parties[0].id}/reveal",
+        {"field": "phone", "purpose": "电话回访当事人"},
+    )
+
+
+def _upload(ctx, role, where):
+    import io
+
+    case = ctx["cases"][where]
+    png = b"\x89PNG\r\n\x1a\n" + f"{role}-{where}".encode() * 10
+    return f"/api/v1/disputes/{case.id}/attachments", {
+        "__multipart__": {"kind": "photo", "file": (io.BytesIO(png), "a.png")}
+    }
+
+
+def _download(ctx, role, where):
+    case, att = ctx["cases"][where], ctx["attachments"][where]
+    return f"/api/v1/disputes/{case.id}/attachments/{att.id}", None
+
+
 RULES: dict[tuple[str, str], Rule] = {
+    ("disputes.Disputes", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/disputes")),
+    ("disputes.Disputes", "POST"): Rule(
+        REGISTRARS,
+        201,
+        _register,
+        outside_ok=frozenset({"grid_worker", "county_admin"}),
+        outside_status=422,
+    ),
+    ("disputes.Tasks", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/disputes/tasks")),
+    ("disputes.DisputeDetail", "GET"): Rule(
+        CASE_ROLES, 200, _case(), outside_ok=frozenset({"county_admin"})
+    ),
+    ("disputes.Timeline", "GET"): Rule(
+        CASE_ROLES, 200, _case("/timeline"), outside_ok=frozenset({"county_admin"})
+    ),
+    ("disputes.Action", "POST"): Rule(
+        CASE_ROLES, 200, _action, outside_ok=frozenset({"county_admin"})
+    ),
+    ("disputes.PartyReveal", "POST"): Rule(
+        CASE_ROLES, 200, _reveal, outside_ok=frozenset({"county_admin"})
+    ),
+    ("disputes.Attachments", "POST"): Rule(
+        REGISTRARS, 201, _upload, outside_ok=frozenset({"county_admin"})
+    ),
+    ("disputes.AttachmentFile", "GET"): Rule(
+        CASE_ROLES, 200, _download, outside_ok=frozenset({"county_admin"})
+    ),
     ("health.Health", "GET"): Rule("public", 200, _p("/api/v1/health")),
     ("api-docs.openapi_json", "GET"): Rule("public", 200, _p("/api/openapi.json")),
     ("api-docs.openapi_swagger_ui", "GET"): Rule("public", 200, _p("/api/docs")),
@@ -176,6 +258,7 @@ def test_every_view_method_declares_a_policy(app):
 def ctx(app, db_session):
     c = role_users(app, db_session)
     c["db_session"] = db_session
+    c["cases"], c["attachments"] = _cases(app, db_session, c)
     c["points"] = {
         "in": point_in(db_session, c["cells"][0]),
         "out": point_in(db_session, c["other_cells"][0]),
@@ -183,7 +266,68 @@ def ctx(app, db_session):
     return c
 
 
+def _cases(app, db_session, c):
+    """One case inside the users' village and one in the other township, each with a photo."""
+    from datetime import UTC, datetime
+
+    from api.disputes import settings, store
+    from clock import business_date
+    from mediation.attachments import PHOTO_TYPES, check
+    from mediation.disputes.service import add_attachment, register_dispute
+    from mediation.pii import vault_for
+    from mediation.users.actor import load_actor
+    from tests.factories import dispute_payload
+
+    cases, atts = {}, {}
+    now = datetime.now(UTC)
+    with app.test_request_context():
+        for where, user, cell in (
+            ("in", c["users"]["grid_worker"], c["cells"][0]),
+            ("out", c["targets"]["gw_out"], c["other_cells"][0]),
+        ):
+            actor = load_actor(db_session, user=user, today=business_date(now))
+            from api.schemas.disputes import DisputeIn
+
+            data = DisputeIn().load(dispute_payload(db_session, cell, description=f"case {where}"))
+            case, _ = register_dispute(
+                db_session,
+                actor=actor,
+                data=data,
+                photos=[],
+                now=now,
+                settings=settings(),
+                vault=vault_for(app.config["PII_KEY"]),
+                store=store(),
+            )
+            png = check(
+                b"\x89PNG\r\n\x1a\n" + where.encode() * 20,
+                filename="p.png",
+                allowed=PHOTO_TYPES,
+                max_bytes=10**6,
+                field="file",
+            )
+            atts[where], _ = add_attachment(
+                db_session,
+                actor=actor,
+                dispute_id=case.id,
+                checked=png,
+                kind="photo",
+                now=now,
+                store=store(),
+            )
+            cases[where] = case
+    return cases, atts
+
+
 def _call(client, method, path, body, headers):
+    if body and "__multipart__" in body:
+        return client.open(
+            path,
+            method=method,
+            data=body["__multipart__"],
+            headers=headers,
+            content_type="multipart/form-data",
+        )
     return client.open(path, method=method, json=body, headers=headers)
 
 
@@ -197,7 +341,7 @@ def _expected(rule: Rule, role: str | None, where: str) -> int:
     if role not in rule.allowed:
         return 403
     if where == "out" and role not in rule.outside_ok:
-        return 404
+        return rule.outside_status
     return rule.ok
 
 

@@ -1,0 +1,303 @@
+"""URL table for disputes: register, lists, case file, actions, personal data, attachments."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import current_app, request, send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import allow, current_actor, request_now, vault
+from api.schemas.disputes import (
+    ActionIn,
+    AttachmentForm,
+    AttachmentOut,
+    DetailOut,
+    DisputeIn,
+    EventOut,
+    ListQuery,
+    PageOut,
+    SummaryOut,
+    TaskQuery,
+)
+from api.schemas.users import RevealIn, RevealOut
+from errors import DomainError, ValidationFailed
+from extensions import db
+from mediation import attachments
+from mediation.disputes import queries, service
+from mediation.disputes.deadlines import Limits
+from mediation.disputes.workflow import TRANSITIONS
+from mediation.users.enums import (
+    CENTER_STAFF,
+    COUNTY_ADMIN,
+    GRID_WORKER,
+    LEADER,
+    MEDIATOR,
+    VILLAGE_ADMIN,
+)
+
+disputes_bp = Blueprint("disputes", __name__, url_prefix="/api/v1/disputes", description="矛盾纠纷")
+blueprints = [disputes_bp]
+
+CASE_ROLES = (GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, LEADER, COUNTY_ADMIN)
+REGISTRARS = (GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN)
+WORKERS = (GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN)
+
+
+def settings() -> service.Settings:
+    """Use-case settings from the app config."""
+    cfg = current_app.config
+    return service.Settings(
+        limits=Limits(**cfg["DEADLINES"]),
+        locate_tolerance_m=cfg["LOCATE_TOLERANCE_M"],
+        group_min_parties=cfg["GROUP_MIN_PARTIES"],
+        group_min_people=cfg["GROUP_MIN_PEOPLE"],
+        max_photo_bytes=cfg["MAX_PHOTO_BYTES"],
+    )
+
+
+def store() -> attachments.FileStore:
+    """Where attachments live."""
+    return attachments.FileStore(current_app.config["ATTACHMENT_DIR"])
+
+
+def _photos(data: dict) -> list[attachments.Checked]:
+    out = []
+    for i, photo in enumerate(data.get("photos") or []):
+        field = f"photos[{i}]"
+        try:
+            raw = base64.b64decode(photo["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(
+                "照片内容不是有效的 base64", code="invalid_file", field=field
+            ) from None
+        out.append(
+            attachments.check(
+                raw,
+                filename=photo.get("filename"),
+                allowed=attachments.PHOTO_TYPES,
+                max_bytes=current_app.config["MAX_PHOTO_BYTES"],
+                field=field,
+            )
+        )
+    return out
+
+
+def _etag(dispute_version: int) -> dict:
+    return {"ETag": f'"{dispute_version}"'}
+
+
+def _expected_version(payload: dict) -> int | None:
+    header = request.headers.get("If-Match")
+    if header:
+        try:
+            return int(header.strip().removeprefix("W/").strip('"'))
+        except ValueError:
+            raise ValidationFailed(
+                "If-Match 应为案件版本号", code="invalid_if_match", field="If-Match"
+            ) from None
+    return payload.get("expected_version")
+
+
+def _detail(dispute_id):
+    body = queries.detail(
+        db.session, actor=current_actor(), dispute_id=dispute_id, now=request_now()
+    )
+    return body, 200, _etag(body["version"])
+
+
+@disputes_bp.route("")
+class Disputes(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.arguments(ListQuery, location="query")
+    @disputes_bp.response(200, PageOut)
+    def get(self, args):
+        """Cases in my area: filter by status, level, risk, category, key area, overdue, dates,
+        area; newest first with a keyset cursor and the total count."""
+        limit, cursor = args.pop("limit"), args.pop("cursor", None)
+        return queries.list_disputes(
+            db.session,
+            actor=current_actor(),
+            filters=args,
+            now=request_now(),
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @allow(*REGISTRARS)
+    @disputes_bp.arguments(DisputeIn)
+    @disputes_bp.response(201, DetailOut)
+    @disputes_bp.alt_response(
+        200, schema=DetailOut, description="同一 client_id 与相同内容的重发：返回已登记的案件"
+    )
+    @disputes_bp.alt_response(409, description="同一 client_id 但内容不同 (client_id_conflict)")
+    def post(self, data):
+        """Register a dispute where it happened; routed to its cell, village and township."""
+        now = request_now()
+        _check_dates(data, now)
+        dispute, created = service.register_dispute(
+            db.session,
+            actor=current_actor(),
+            data=data,
+            photos=_photos(data),
+            now=now,
+            settings=settings(),
+            vault=vault(),
+            store=store(),
+        )
+        db.session.commit()
+        body, _, headers = _detail(dispute.id)
+        return body, 201 if created else 200, headers
+
+
+def _check_dates(data: dict, now) -> None:
+    from datetime import timedelta
+
+    occurred = data["occurred_at"]
+    if occurred > now + timedelta(minutes=10):
+        raise ValidationFailed("发生时间不能晚于现在", code="invalid_date", field="occurred_at")
+    if occurred.year < 1900:
+        raise ValidationFailed(
+            "发生时间不合理（早于 1900 年）", code="invalid_date", field="occurred_at"
+        )
+
+
+@disputes_bp.route("/tasks")
+class Tasks(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.arguments(TaskQuery, location="query")
+    @disputes_bp.response(200, SummaryOut(many=True))
+    def get(self, args):
+        """What I must do next: my open cases and due visits, overdue and most urgent first."""
+        return queries.task_list(
+            db.session, actor=current_actor(), now=request_now(), limit=args["limit"]
+        )
+
+
+@disputes_bp.route("/<string:dispute_id>")
+class DisputeDetail(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.response(200, DetailOut)
+    def get(self, dispute_id):
+        """The case file: parties (masked), sessions, agreement, visits, risk, timeline; ETag."""
+        return _detail(dispute_id)
+
+
+@disputes_bp.route("/<string:dispute_id>/timeline")
+class Timeline(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.response(200, EventOut(many=True))
+    def get(self, dispute_id):
+        """Every change of the case, oldest first (append-only audit)."""
+        return queries.timeline(db.session, actor=current_actor(), dispute_id=dispute_id)
+
+
+ACTION_DOC = "\n".join(
+    f"* `{t.action}` {t.label}" + (f"（必填：{', '.join(t.requires)}）" if t.requires else "")
+    for t in TRANSITIONS.values()
+)
+
+
+@disputes_bp.route("/<string:dispute_id>/actions/<string:action>")
+class Action(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.arguments(ActionIn)
+    @disputes_bp.response(200, DetailOut)
+    @disputes_bp.alt_response(
+        409, description="状态不允许 (transition_refused 等) 或版本冲突 (version_conflict)"
+    )
+    @disputes_bp.alt_response(428, description="缺少版本号 (precondition_required)")
+    def post(self, data, dispute_id, action):
+        """Take one step of the flow. Send the case version in If-Match (or expected_version).
+
+        Actions:
+        """
+        if action not in TRANSITIONS:
+            raise DomainError("未知的操作", code="unknown_action", status=404)
+        service.act(
+            db.session,
+            actor=current_actor(),
+            dispute_id=dispute_id,
+            action=action,
+            payload=data,
+            expected_version=_expected_version(data),
+            now=request_now(),
+            settings=settings(),
+        )
+        db.session.commit()
+        return _detail(dispute_id)
+
+
+Action.post.__doc__ += ACTION_DOC
+
+
+@disputes_bp.route("/<string:dispute_id>/parties/<int:party_id>/reveal")
+class PartyReveal(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.arguments(RevealIn)
+    @disputes_bp.response(200, RevealOut)
+    def post(self, data, dispute_id, party_id):
+        """A party's full ID number or phone, for roles that need it; written to the access log."""
+        value = service.reveal_party_field(
+            db.session,
+            actor=current_actor(),
+            dispute_id=dispute_id,
+            party_id=party_id,
+            field=data["field"],
+            purpose=data["purpose"],
+            vault=vault(),
+            ip=request.remote_addr,
+            now=request_now(),
+        )
+        db.session.commit()
+        return {"field": data["field"], "value": value}
+
+
+@disputes_bp.route("/<string:dispute_id>/attachments")
+class Attachments(MethodView):
+    @allow(*WORKERS)
+    @disputes_bp.arguments(AttachmentForm, location="form")
+    @disputes_bp.response(201, AttachmentOut)
+    @disputes_bp.alt_response(
+        200, schema=AttachmentOut, description="同一文件已上传过（按校验和幂等）"
+    )
+    def post(self, form, dispute_id):
+        """Upload a photo or a signed agreement (multipart field `file`); checked on content."""
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationFailed("请选择要上传的文件", code="file_required", field="file")
+        cfg = current_app.config
+        allowed = attachments.PHOTO_TYPES if form["kind"] == "photo" else attachments.DOCUMENT_TYPES
+        checked = attachments.check(
+            upload.read(cfg["MAX_ATTACHMENT_BYTES"] + 1),
+            filename=upload.filename,
+            allowed=allowed,
+            max_bytes=cfg["MAX_ATTACHMENT_BYTES"],
+            field="file",
+        )
+        att, created = service.add_attachment(
+            db.session,
+            actor=current_actor(),
+            dispute_id=dispute_id,
+            checked=checked,
+            kind=form["kind"],
+            now=request_now(),
+            store=store(),
+        )
+        db.session.commit()
+        return att, 201 if created else 200
+
+
+@disputes_bp.route("/<string:dispute_id>/attachments/<string:attachment_id>")
+class AttachmentFile(MethodView):
+    @allow(*CASE_ROLES)
+    @disputes_bp.response(200, description="文件内容")
+    def get(self, dispute_id, attachment_id):
+        """Download an attachment of a case you may see."""
+        att = service.get_attachment(
+            db.session, actor=current_actor(), dispute_id=dispute_id, attachment_id=attachment_id
+        )
+        path = store().path(att.sha256)
+        return send_file(path, mimetype=att.content_type, download_name=att.filename, max_age=0)

@@ -1,0 +1,311 @@
+"""Schemas for disputes: registration, actions, lists and the case file (shape and format only)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from mediation.disputes.enums import (
+    AGREEMENT_FORMS,
+    CATEGORIES,
+    FORCED_RED_FLAGS,
+    ID_TYPES,
+    KEY_AREAS,
+    LEVELS,
+    PARTY_KINDS,
+    PARTY_ROLES,
+    REFERRAL_TARGETS,
+    RISK_LABELS,
+    SATISFACTION,
+    SOURCES,
+    STATUSES,
+    TERMINATION_ROUTES,
+    VISIT_METHODS,
+    VISIT_RESULTS,
+)
+from mediation.pii import normalize_phone, normalize_resident_id
+
+_NO_CONTROL = validate.Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="不能包含控制字符")
+
+
+def text(max_len: int, required=True, **kw):
+    """A text field without control characters."""
+    return fields.String(
+        required=required,
+        validate=[validate.Length(min=1 if required else 0, max=max_len), _NO_CONTROL],
+        **kw,
+    )
+
+
+def one_of(choices, **kw):
+    """A string restricted to the keys of an enumeration (documented in OpenAPI)."""
+    return fields.String(validate=validate.OneOf(list(choices)), **kw)
+
+
+class LocationIn(Schema):
+    """Where it happened, in the coordinate system of the phone's map."""
+
+    lon = fields.Float(required=True, allow_nan=False)
+    lat = fields.Float(required=True, allow_nan=False)
+    crs = fields.String(required=True, metadata={"description": "wgs84 / gcj02 / bd09"})
+
+
+class PartyIn(Schema):
+    """A party; ID numbers are checked (GB 11643 checksum) and phones normalised."""
+
+    role = one_of(PARTY_ROLES, required=True)
+    kind = one_of(PARTY_KINDS, load_default="person")
+    name = text(100)
+    id_type = one_of(ID_TYPES, load_default=None, allow_none=True)
+    id_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=30))
+
+    @validates_schema
+    def _check_id_and_phone(self, data, **kwargs):
+        errors = {}
+        number = data.get("id_number")
+        if number:
+            id_type = data.get("id_type") or "resident_id"
+            data["id_type"] = id_type
+            if id_type == "resident_id":
+                try:
+                    data["id_number"] = normalize_resident_id(number)
+                except ValueError as exc:
+                    errors["id_number"] = [str(exc)]
+            elif not _NO_CONTROL.regex.match(number):
+                errors["id_number"] = ["证件号码含有非法字符"]
+        if data.get("phone"):
+            try:
+                data["phone"] = normalize_phone(data["phone"])
+            except ValueError as exc:
+                errors["phone"] = [str(exc)]
+        if errors:
+            raise ValidationError(errors)
+
+
+class RiskIn(Schema):
+    """Likelihood and severity 1–5, and any conditions that force RED."""
+
+    likelihood = fields.Integer(load_default=1, validate=validate.Range(min=1, max=5))
+    severity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=5))
+    flags = fields.List(one_of(FORCED_RED_FLAGS), load_default=list)
+
+
+class PhotoIn(Schema):
+    """A photo sent inline (base64); type and size are checked on the bytes."""
+
+    filename = fields.String(load_default=None, validate=validate.Length(max=200))
+    content_base64 = fields.String(required=True)
+
+
+class DisputeIn(Schema):
+    """Registration of a dispute, as sent by the phone (possibly long after it was recorded)."""
+
+    client_id = fields.UUID(
+        load_default=None,
+        metadata={
+            "description": "客户端生成的 UUID：重发同一内容返回原案件（200），内容不同返回 409"
+        },
+    )
+    location = fields.Nested(LocationIn, required=True)
+    occurred_at = fields.AwareDateTime(
+        required=True, metadata={"description": "纠纷发生时间（带时区）"}
+    )
+    device_recorded_at = fields.AwareDateTime(
+        load_default=None, metadata={"description": "手机上记录的时间"}
+    )
+    category = one_of(
+        CATEGORIES, required=True, metadata={"description": "纠纷类别代码，如 02 邻里"}
+    )
+    key_areas = fields.List(one_of(KEY_AREAS), load_default=list, validate=validate.Length(max=15))
+    source = one_of(SOURCES, load_default="grid_patrol")
+    description = text(5000)
+    people_involved = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+    amount = fields.Decimal(
+        load_default=None,
+        allow_none=True,
+        places=2,
+        as_string=True,
+        validate=validate.Range(min=0, max=10**11),
+    )
+    parties = fields.List(
+        fields.Nested(PartyIn), required=True, validate=validate.Length(min=1, max=200)
+    )
+    risk = fields.Nested(RiskIn, load_default=None)
+    photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=9))
+
+    @validates("amount")
+    def _finite(self, value, **kwargs):
+        if value is not None and not value.is_finite():
+            raise ValidationError("金额应为有效数字")
+
+
+class ConsentIn(Schema):
+    """Both parties agreed to continue past the time limit."""
+
+    applicant = fields.Boolean(required=True)
+    respondent = fields.Boolean(required=True)
+    recorded_how = text(200, required=False)
+
+
+class ActionIn(Schema):
+    """The payload of an action; which fields are required depends on the action."""
+
+    expected_version = fields.Integer(
+        load_default=None,
+        metadata={"description": "案件版本号（也可用 If-Match 头），防止覆盖他人的修改"},
+    )
+    reason = text(2000, required=False)
+    note = text(2000, required=False)
+    rights_notice = text(500, required=False, metadata={"description": "权利义务告知的方式与时间"})
+    notified_at = fields.AwareDateTime()
+    held_at = fields.AwareDateTime()
+    place = text(200, required=False)
+    mediators = text(200, required=False)
+    summary = text(5000, required=False)
+    to_level = one_of(LEVELS)
+    form = one_of(AGREEMENT_FORMS)
+    terms = text(5000, required=False)
+    performance_method = text(1000, required=False)
+    performance_place = text(200, required=False)
+    performance_deadline = fields.Date()
+    performed_immediately = fields.Boolean()
+    amount = fields.Decimal(
+        places=2, as_string=True, allow_none=True, validate=validate.Range(min=0, max=10**11)
+    )
+    routes = fields.List(one_of(TERMINATION_ROUTES), validate=validate.Length(min=1))
+    target = one_of(REFERRAL_TARGETS)
+    organisation = text(200, required=False)
+    new_due_date = fields.Date()
+    consent = fields.Nested(ConsentIn)
+    visited_at = fields.AwareDateTime()
+    method = one_of(VISIT_METHODS)
+    result = one_of(VISIT_RESULTS)
+    satisfaction = one_of(SATISFACTION)
+    notes = text(2000, required=False)
+    location = fields.Nested(LocationIn)
+    photo_id = fields.UUID()
+    likelihood = fields.Integer(validate=validate.Range(min=1, max=5))
+    severity = fields.Integer(validate=validate.Range(min=1, max=5))
+    flags = fields.List(one_of(FORCED_RED_FLAGS))
+    leader_id = fields.Integer()
+
+
+class ListQuery(Schema):
+    """Console filters; lists are newest first with a keyset cursor."""
+
+    status = fields.List(one_of(STATUSES))
+    handling_level = fields.List(one_of([*LEVELS, "referred"]))
+    risk_level = fields.List(one_of(RISK_LABELS))
+    category = fields.List(one_of(CATEGORIES))
+    key_area = fields.List(one_of(KEY_AREAS))
+    source = fields.List(one_of(SOURCES))
+    overdue = fields.Boolean()
+    registered_from = fields.Date()
+    registered_to = fields.Date()
+    area = fields.String(validate=validate.Regexp(r"^\d{6}(\d{3}){0,3}$"))
+    cursor = fields.String()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class TaskQuery(Schema):
+    """How many tasks."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class SummaryOut(Schema):
+    """A case in a list (no personal data)."""
+
+    id = fields.UUID()
+    case_number = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    handling_level = fields.String()
+    handling_level_label = fields.String()
+    escalation_target = fields.String(allow_none=True)
+    category = fields.String()
+    category_label = fields.String()
+    key_areas = fields.List(fields.String())
+    risk_level = fields.String()
+    risk_label = fields.String()
+    cell_code = fields.String()
+    village_code = fields.String()
+    township_code = fields.String()
+    occurred_at = fields.DateTime()
+    registered_at = fields.DateTime()
+    next_due_at = fields.DateTime(allow_none=True)
+    next_due_kind = fields.String(allow_none=True)
+    overdue = fields.Boolean()
+    version = fields.Integer()
+    description = fields.String()
+
+
+class PageOut(Schema):
+    """A page of cases."""
+
+    items = fields.List(fields.Nested(SummaryOut))
+    total = fields.Integer()
+    next_cursor = fields.String(allow_none=True)
+
+
+class DetailOut(SummaryOut):
+    """The case file (parties masked)."""
+
+    source = fields.String()
+    people_involved = fields.Integer()
+    amount = fields.Decimal(as_string=True, allow_none=True)
+    location = fields.Dict()
+    county_code = fields.String()
+    risk_score = fields.Integer()
+    leader_id = fields.Integer(allow_none=True)
+    group_dispute = fields.Boolean()
+    resolved_level = fields.String(allow_none=True)
+    recurrence_count = fields.Integer()
+    rights_notified_at = fields.DateTime(allow_none=True)
+    accepted_at = fields.DateTime(allow_none=True)
+    mediation_due_on = fields.Date(allow_none=True)
+    agreed_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    exit_detail = fields.Dict(allow_none=True)
+    parties = fields.List(fields.Dict())
+    sessions = fields.List(fields.Dict())
+    agreements = fields.List(fields.Dict())
+    visits = fields.List(fields.Dict())
+    risk_history = fields.List(fields.Dict())
+    escalations = fields.List(fields.Dict())
+    attachments = fields.List(fields.Dict())
+    links = fields.List(fields.Dict())
+    timeline = fields.List(fields.Dict())
+
+
+class EventOut(Schema):
+    """One audit event."""
+
+    seq = fields.Integer()
+    action = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(allow_none=True)
+    at = fields.DateTime()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    changes = fields.Dict()
+    reason = fields.String(allow_none=True)
+
+
+class AttachmentOut(Schema):
+    """A stored file."""
+
+    id = fields.UUID()
+    kind = fields.String()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+
+
+class AttachmentForm(Schema):
+    """What kind of file is uploaded."""
+
+    kind = one_of(["photo", "agreement", "other"], load_default="photo")

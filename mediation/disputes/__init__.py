@@ -1,0 +1,1 @@
+"""Disputes and the Fengqiao mediation flow (domain §3–§5)."""

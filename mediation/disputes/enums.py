@@ -1,0 +1,141 @@
+"""Enumerations of the dispute domain: stable keys, Chinese labels (domain §3, §4)."""
+
+# Statuses
+REGISTERED = "registered"
+ACCEPTED = "accepted"
+MEDIATING = "mediating"
+AGREED = "agreed"
+FOLLOW_UP = "follow_up"
+RESOLVED = "resolved"
+ARCHIVED = "archived"
+REJECTED = "rejected"
+TERMINATED = "terminated"
+REOPENED = "reopened"
+WITHDRAWN = "withdrawn"
+REFERRED = "referred"
+
+STATUS_LABELS = {
+    REGISTERED: "已登记",
+    ACCEPTED: "已受理",
+    MEDIATING: "调解中",
+    AGREED: "已达成协议",
+    FOLLOW_UP: "回访中",
+    RESOLVED: "已化解",
+    ARCHIVED: "已归档",
+    REJECTED: "不予受理",
+    TERMINATED: "调解终止",
+    REOPENED: "已反复（重新调解）",
+    WITHDRAWN: "已撤回",
+    REFERRED: "已移送",
+}
+STATUSES = tuple(STATUS_LABELS)
+OPEN_STATUSES = frozenset({REGISTERED, ACCEPTED, MEDIATING, AGREED, FOLLOW_UP, REOPENED})
+CLOSED_STATUSES = frozenset({RESOLVED, ARCHIVED, REJECTED, TERMINATED, WITHDRAWN, REFERRED})
+
+# Handling levels, lowest first
+GRID = "grid"
+VILLAGE = "village"
+TOWNSHIP = "township"
+COUNTY = "county"
+REFERRED_OUT = "referred"
+LEVELS = (GRID, VILLAGE, TOWNSHIP, COUNTY)
+LEVEL_LABELS = {
+    GRID: "网格",
+    VILLAGE: "村（社区）",
+    TOWNSHIP: "乡镇（街道）",
+    COUNTY: "县（市、区）",
+    REFERRED_OUT: "已移送",
+}
+LEVEL_BY_CODE_LENGTH = {15: GRID, 12: VILLAGE, 9: TOWNSHIP, 6: COUNTY}
+
+# Categories (order of the 人民调解 statistics bulletins); kept as data, see DisputeCategory.
+CATEGORIES = {
+    "01": "婚姻家庭",
+    "02": "邻里",
+    "03": "房屋宅基地",
+    "04": "合同",
+    "05": "生产经营",
+    "06": "损害赔偿",
+    "07": "山林土地",
+    "08": "征地拆迁",
+    "09": "环境污染",
+    "10": "劳动争议",
+    "11": "消费",
+    "12": "医疗",
+    "13": "道路交通事故",
+    "14": "物业",
+    "20": "村务管理",
+    "99": "其他",
+}
+
+KEY_AREAS = (
+    "政治安全",
+    "退役军人",
+    "重大经济案件",
+    "涉环保项目",
+    "征地拆迁",
+    "交通运输",
+    "恶性或极端事件",
+    "社会保障与欠薪",
+    "涉农问题",
+    "民族宗教",
+    "涉法涉诉",
+    "卫生健康",
+    "信访突出问题",
+    "教育",
+    "网络舆情",
+)
+
+SOURCES = {
+    "grid_patrol": "网格员排查",
+    "party_application": "当事人申请",
+    "police_transfer": "公安移交",
+    "court_entrusted": "法院委托",
+    "gov_assigned": "部门交办",
+    "hotline": "12345/信访转办",
+    "other": "其他",
+}
+
+PARTY_ROLES = {
+    "applicant": "申请人",
+    "respondent": "被申请人",
+    "third_party": "第三人",
+    "agent": "代理人",
+}
+PARTY_KINDS = {"person": "自然人", "organisation": "单位"}
+ID_TYPES = {
+    "resident_id": "居民身份证",
+    "hk_mo_tw_permit": "港澳台居民通行证/居住证",
+    "foreign_pr": "外国人永久居留身份证",
+    "passport": "护照",
+    "other": "其他",
+}
+
+AGREEMENT_FORMS = {"written": "书面", "oral": "口头"}
+VISIT_METHODS = {"in_person": "上门", "phone": "电话"}
+VISIT_RESULTS = {
+    "performed": "已履行完毕",
+    "partly": "部分履行",
+    "not_performed": "未履行",
+    "retracted": "反悔",
+    "judicial_confirmation": "已申请司法确认",
+    "sued": "已起诉",
+    "recurred": "纠纷复发/激化",
+}
+SATISFACTION = {"satisfied": "满意", "basically": "基本满意", "unsatisfied": "不满意"}
+TERMINATION_ROUTES = {"arbitration": "仲裁", "administrative": "行政途径", "litigation": "诉讼"}
+REFERRAL_TARGETS = {"police": "公安", "court": "法院", "petition": "信访", "department": "职能部门"}
+
+# Risk (product rule): L × S; forced RED conditions.
+RED = "red"
+ORANGE = "orange"
+YELLOW = "yellow"
+BLUE = "blue"
+RISK_LABELS = {RED: "红色", ORANGE: "橙色", YELLOW: "黄色", BLUE: "蓝色"}
+RISK_ORDER = {BLUE: 0, YELLOW: 1, ORANGE: 2, RED: 3}
+FORCED_RED_FLAGS = {
+    "violence_threat": "有暴力威胁或民转刑苗头",
+    "death": "涉及人员死亡",
+    "collective_petition": "可能引发集体访或群体性事件",
+    "repeated_failure_police": "多次调解失败且有警情",
+}

@@ -1,0 +1,310 @@
+"""Disputes, their parties, sessions, agreements, visits, escalations, risk, events, files."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+
+
+class Dispute(db.Model):
+    """A dispute case: where, what, who, and where it stands in the flow."""
+
+    __tablename__ = "dispute"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    status: Mapped[str] = mapped_column(String(16))
+    handling_level: Mapped[str] = mapped_column(String(16))
+    resolved_level: Mapped[str | None] = mapped_column(String(16))
+    escalation_target: Mapped[str | None] = mapped_column(String(16))
+
+    cell_code: Mapped[str] = mapped_column(String(15))
+    village_code: Mapped[str] = mapped_column(String(12))
+    township_code: Mapped[str] = mapped_column(String(9))
+    county_code: Mapped[str] = mapped_column(String(6))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    locate_match: Mapped[str] = mapped_column(String(16))
+    locate_distance_m: Mapped[float | None]
+
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    device_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(8))
+    key_areas: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    description: Mapped[str] = mapped_column(Text)
+    people_involved: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+
+    risk_level: Mapped[str] = mapped_column(String(8))
+    risk_score: Mapped[int] = mapped_column(Integer)
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    group_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    rights_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rights_notice: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mediation_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mediation_due_on: Mapped[date | None] = mapped_column(Date)
+    agreed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_detail: Mapped[dict | None] = mapped_column(JSONB)
+    recurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    # What must happen next and by when (drives task lists and overdue; reminders in their module)
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_due_kind: Mapped[str | None] = mapped_column(String(32))
+    visits_done: Mapped[int] = mapped_column(Integer, default=0)
+    last_visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    parties: Mapped[list[Party]] = relationship(
+        back_populates="dispute", cascade="all, delete-orphan", order_by="Party.position"
+    )
+
+    __table_args__ = (
+        Index("ix_dispute_village_registered", "village_code", "registered_at"),
+        Index("ix_dispute_township_registered", "township_code", "registered_at"),
+        Index("ix_dispute_county_registered", "county_code", "registered_at"),
+        Index(
+            "ix_dispute_cell_due",
+            "cell_code",
+            "next_due_at",
+            postgresql_where=text("next_due_at IS NOT NULL"),
+        ),
+        Index("ix_dispute_due", "next_due_at", postgresql_where=text("next_due_at IS NOT NULL")),
+        Index("ix_dispute_registered_by", "registered_by"),
+        Index("ix_dispute_location", "location", postgresql_using="gist"),
+    )
+
+
+class CaseCounter(db.Model):
+    """Last case sequence used per village and year (row-locked: gap-free numbering)."""
+
+    __tablename__ = "case_counter"
+
+    village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+
+
+class Party(db.Model):
+    """A party to a dispute; ID number and phone are encrypted, hashed for matching, masked."""
+
+    __tablename__ = "party"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispute.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    id_type: Mapped[str | None] = mapped_column(String(32))
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64))
+    id_number_masked: Mapped[str | None] = mapped_column(String(32))
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_masked: Mapped[str | None] = mapped_column(String(24))
+    name_phone_hash: Mapped[str | None] = mapped_column(String(64))
+
+    dispute: Mapped[Dispute] = relationship(back_populates="parties")
+
+    __table_args__ = (
+        Index("ix_party_dispute", "dispute_id"),
+        Index("ix_party_id_hash", "id_number_hash"),
+        Index("ix_party_name_phone_hash", "name_phone_hash"),
+    )
+
+
+class MediationSession(db.Model):
+    """One mediation session: who, when, where, what happened."""
+
+    __tablename__ = "mediation_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    place: Mapped[str | None] = mapped_column(String(200))
+    mediators: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Agreement(db.Model):
+    """A mediation agreement (written or oral; an oral one is recorded by the mediator)."""
+
+    __tablename__ = "agreement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    form: Mapped[str] = mapped_column(String(16))
+    terms: Mapped[str] = mapped_column(Text)
+    performance_method: Mapped[str | None] = mapped_column(Text)
+    performance_place: Mapped[str | None] = mapped_column(String(200))
+    performance_deadline: Mapped[date | None] = mapped_column(Date)
+    performed_immediately: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    judicial_confirmation_due_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FollowUpVisit(db.Model):
+    """A follow-up visit (回访): method, result, satisfaction, who and when; decides resolution."""
+
+    __tablename__ = "follow_up_visit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    method: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str] = mapped_column(String(32))
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    photo_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    status_before: Mapped[str] = mapped_column(String(16))
+    status_after: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Escalation(db.Model):
+    """A move up (waiting for the receiving level) or down (交办/回退)."""
+
+    __tablename__ = "escalation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))  # up / down
+    from_level: Mapped[str] = mapped_column(String(16))
+    to_level: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending / accepted / returned / done
+    requested_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_escalation_pending",
+            "to_level",
+            "requested_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class RiskAssessment(db.Model):
+    """One risk (re-)assessment; every one is kept."""
+
+    __tablename__ = "risk_assessment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    likelihood: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(8))
+    forced_reasons: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    assessed_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    assessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DisputeEvent(db.Model):
+    """Append-only audit event: who, when, what changed (from → to), why. Timeline source."""
+
+    __tablename__ = "dispute_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispute.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    changes: Mapped[dict] = mapped_column(JSONB, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("dispute_id", "seq"),)
+
+
+class DisputeLink(db.Model):
+    """A flagged relation found at registration: likely duplicate or recurrence."""
+
+    __tablename__ = "dispute_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    other_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispute.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))  # possible_duplicate / recurrence
+    reason: Mapped[str] = mapped_column(String(32))  # same_party / nearby_same_category / …
+
+
+class Attachment(db.Model):
+    """A photo or signed agreement stored outside the database by checksum."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispute.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("dispute_id", "sha256"),)

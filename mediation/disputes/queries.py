@@ -1,0 +1,323 @@
+"""Named queries for disputes: console list, task list, detail, timeline (all scoped)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, datetime, timedelta
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from clock import BUSINESS_TZ
+from errors import ValidationFailed
+from mediation.disputes.enums import (
+    CATEGORIES,
+    LEVEL_LABELS,
+    RISK_LABELS,
+    STATUS_LABELS,
+)
+from mediation.disputes.models import (
+    Agreement,
+    Attachment,
+    Dispute,
+    DisputeEvent,
+    DisputeLink,
+    Escalation,
+    FollowUpVisit,
+    MediationSession,
+    Party,
+    RiskAssessment,
+)
+from mediation.disputes.service import get_dispute, visible_clause
+from mediation.users.actor import Actor
+from mediation.users.models import User
+
+
+def encode_cursor(at: datetime, key: uuid.UUID) -> str:
+    """Opaque keyset cursor."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Inverse of encode_cursor; a bad cursor is a field error."""
+    try:
+        at, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at), uuid.UUID(key)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("分页游标无效", code="invalid_cursor", field="cursor") from None
+
+
+def _filters(actor: Actor, f: dict, now: datetime) -> list:
+    conds = [visible_clause(actor)]
+    if f.get("status"):
+        conds.append(Dispute.status.in_(f["status"]))
+    if f.get("handling_level"):
+        conds.append(Dispute.handling_level.in_(f["handling_level"]))
+    if f.get("risk_level"):
+        conds.append(Dispute.risk_level.in_(f["risk_level"]))
+    if f.get("category"):
+        conds.append(Dispute.category.in_(f["category"]))
+    if f.get("key_area"):
+        conds.append(Dispute.key_areas.overlap(f["key_area"]))
+    if f.get("source"):
+        conds.append(Dispute.source.in_(f["source"]))
+    if f.get("overdue") is True:
+        conds.append(and_(Dispute.next_due_at.is_not(None), Dispute.next_due_at < now))
+    if f.get("overdue") is False:
+        conds.append(or_(Dispute.next_due_at.is_(None), Dispute.next_due_at >= now))
+    if f.get("registered_from"):
+        conds.append(Dispute.registered_at >= _start_of(f["registered_from"]))
+    if f.get("registered_to"):
+        conds.append(Dispute.registered_at < _start_of(f["registered_to"] + timedelta(days=1)))
+    if f.get("area"):
+        code = f["area"]
+        column = {
+            15: Dispute.cell_code,
+            12: Dispute.village_code,
+            9: Dispute.township_code,
+            6: Dispute.county_code,
+        }.get(len(code))
+        if column is None:
+            raise ValidationFailed(
+                "区划代码应为 6、9、12 或 15 位", code="invalid_code", field="area"
+            )
+        conds.append(column == code)
+    return conds
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), BUSINESS_TZ)
+
+
+def list_disputes(
+    db_session: Session,
+    *,
+    actor: Actor,
+    filters: dict,
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """Newest first, keyset-paginated, with the total count of matching cases."""
+    conds = _filters(actor, filters, now)
+    total = db_session.scalar(select(func.count()).select_from(Dispute).where(*conds))
+    stmt = select(Dispute).where(*conds)
+    if cursor:
+        at, key = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Dispute.registered_at < at, and_(Dispute.registered_at == at, Dispute.id < key))
+        )
+    rows = db_session.scalars(
+        stmt.order_by(Dispute.registered_at.desc(), Dispute.id.desc()).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [summary(d, now) for d in rows],
+        "total": total,
+        "next_cursor": encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None,
+    }
+
+
+def task_list(db_session: Session, *, actor: Actor, now: datetime, limit: int) -> list[dict]:
+    """What I must do next: my open cases and due visits, overdue and most urgent first."""
+    stmt = (
+        select(Dispute)
+        .where(visible_clause(actor), Dispute.next_due_at.is_not(None))
+        .order_by(Dispute.next_due_at, Dispute.risk_score.desc())
+        .limit(limit)
+    )
+    return [summary(d, now) for d in db_session.scalars(stmt)]
+
+
+def summary(d: Dispute, now: datetime) -> dict:
+    """A case in lists (no personal data)."""
+    return {
+        "id": d.id,
+        "case_number": d.case_number,
+        "status": d.status,
+        "status_label": STATUS_LABELS[d.status],
+        "handling_level": d.handling_level,
+        "handling_level_label": LEVEL_LABELS[d.handling_level],
+        "escalation_target": d.escalation_target,
+        "category": d.category,
+        "category_label": CATEGORIES.get(d.category, d.category),
+        "key_areas": d.key_areas,
+        "risk_level": d.risk_level,
+        "risk_label": RISK_LABELS[d.risk_level],
+        "cell_code": d.cell_code,
+        "village_code": d.village_code,
+        "township_code": d.township_code,
+        "occurred_at": d.occurred_at,
+        "registered_at": d.registered_at,
+        "next_due_at": d.next_due_at,
+        "next_due_kind": d.next_due_kind,
+        "overdue": bool(d.next_due_at and d.next_due_at < now),
+        "version": d.version,
+        "description": d.description[:120],
+    }
+
+
+def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> dict:
+    """The full case file: parties (masked), sessions, agreement, visits, risk, escalations,
+    attachments, links and the timeline."""
+    d = get_dispute(db_session, actor=actor, dispute_id=dispute_id)
+
+    def rows(model, order):
+        return db_session.scalars(
+            select(model).where(model.dispute_id == d.id).order_by(order)
+        ).all()
+
+    point = to_shape(d.location)
+    out = summary(d, now)
+    out.update(
+        {
+            "description": d.description,
+            "source": d.source,
+            "people_involved": d.people_involved,
+            "amount": d.amount,
+            "location": {
+                "lon": point.x,
+                "lat": point.y,
+                "crs": "wgs84",
+                "match": d.locate_match,
+                "distance_m": d.locate_distance_m,
+            },
+            "county_code": d.county_code,
+            "risk_score": d.risk_score,
+            "leader_id": d.leader_id,
+            "group_dispute": d.group_dispute,
+            "resolved_level": d.resolved_level,
+            "recurrence_count": d.recurrence_count,
+            "rights_notified_at": d.rights_notified_at,
+            "accepted_at": d.accepted_at,
+            "mediation_due_on": d.mediation_due_on,
+            "agreed_at": d.agreed_at,
+            "resolved_at": d.resolved_at,
+            "closed_at": d.closed_at,
+            "exit_detail": d.exit_detail,
+            "parties": [
+                {
+                    "id": p.id,
+                    "role": p.role,
+                    "kind": p.kind,
+                    "name": p.name,
+                    "id_type": p.id_type,
+                    "id_number": p.id_number_masked,
+                    "phone": p.phone_masked,
+                }
+                for p in rows(Party, Party.position)
+            ],
+            "sessions": [
+                {
+                    "held_at": s.held_at,
+                    "place": s.place,
+                    "mediators": s.mediators,
+                    "summary": s.summary,
+                }
+                for s in rows(MediationSession, MediationSession.held_at)
+            ],
+            "agreements": [
+                {
+                    "form": a.form,
+                    "terms": a.terms,
+                    "performance_method": a.performance_method,
+                    "performance_place": a.performance_place,
+                    "performance_deadline": a.performance_deadline,
+                    "performed_immediately": a.performed_immediately,
+                    "amount": a.amount,
+                    "judicial_confirmation_due_on": a.judicial_confirmation_due_on,
+                    "created_at": a.created_at,
+                }
+                for a in rows(Agreement, Agreement.id)
+            ],
+            "visits": [
+                {
+                    "visited_at": v.visited_at,
+                    "method": v.method,
+                    "result": v.result,
+                    "satisfaction": v.satisfaction,
+                    "notes": v.notes,
+                    "visitor_id": v.visitor_id,
+                    "status_before": v.status_before,
+                    "status_after": v.status_after,
+                    "photo_id": v.photo_id,
+                }
+                for v in rows(FollowUpVisit, FollowUpVisit.visited_at)
+            ],
+            "risk_history": [
+                {
+                    "likelihood": r.likelihood,
+                    "severity": r.severity,
+                    "score": r.score,
+                    "level": r.level,
+                    "forced_reasons": r.forced_reasons,
+                    "note": r.note,
+                    "assessed_at": r.assessed_at,
+                }
+                for r in rows(RiskAssessment, RiskAssessment.id)
+            ],
+            "escalations": [
+                {
+                    "direction": e.direction,
+                    "from_level": e.from_level,
+                    "to_level": e.to_level,
+                    "reason": e.reason,
+                    "status": e.status,
+                    "requested_at": e.requested_at,
+                    "decided_at": e.decided_at,
+                    "decision_reason": e.decision_reason,
+                }
+                for e in rows(Escalation, Escalation.id)
+            ],
+            "attachments": [
+                {
+                    "id": a.id,
+                    "kind": a.kind,
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "created_at": a.created_at,
+                }
+                for a in rows(Attachment, Attachment.created_at)
+            ],
+            "links": [
+                {"other_id": link.other_id, "kind": link.kind, "reason": link.reason}
+                for link in rows(DisputeLink, DisputeLink.id)
+            ],
+            "timeline": timeline_rows(db_session, d),
+        }
+    )
+    return out
+
+
+def timeline_rows(db_session: Session, d: Dispute) -> list[dict]:
+    """The audit events of a case, oldest first, with who acted."""
+    events = db_session.execute(
+        select(DisputeEvent, User.display_name)
+        .outerjoin(User, User.id == DisputeEvent.actor_id)
+        .where(DisputeEvent.dispute_id == d.id)
+        .order_by(DisputeEvent.seq)
+    ).all()
+    return [
+        {
+            "seq": e.seq,
+            "action": e.action,
+            "actor_id": e.actor_id,
+            "actor_name": name,
+            "at": e.at,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "changes": e.changes,
+            "reason": e.reason,
+        }
+        for e, name in events
+    ]
+
+
+def timeline(db_session: Session, *, actor: Actor, dispute_id) -> list[dict]:
+    """The timeline of a visible case."""
+    return timeline_rows(db_session, get_dispute(db_session, actor=actor, dispute_id=dispute_id))

@@ -27,7 +27,9 @@ def committed(app):
         db.session.rollback()
         with db.engine.begin() as conn:
             # Audit rows are append-only; the test lifts that for its own cleanup only.
-            conn.execute(text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only"))
+            conn.execute(
+                text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only")
+            )
             conn.execute(text("DELETE FROM dispute WHERE village_code = :v"), {"v": village})
             conn.execute(text("ALTER TABLE dispute_event ENABLE TRIGGER dispute_event_append_only"))
             conn.execute(text("DELETE FROM case_counter WHERE village_code = :v"), {"v": village})

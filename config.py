@@ -69,6 +69,16 @@ class Config:
             "judicial_window_days": _int("DEADLINE_JUDICIAL_DAYS", 30),
             "escalation_accept_days": _int("DEADLINE_ESCALATION_DAYS", 2),
         }
+        # Rules counted in working days (others in calendar days): accept, escalation_accept,
+        # mediation, first_visit, second_visit, judicial
+        self.WORKING_DAY_RULES = [
+            r for r in env("WORKING_DAY_RULES", "accept,escalation_accept").split(",") if r
+        ]
+        # Reminders: overdue items go to the next level after this delay; webhook delivery
+        self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
+        self.WEBHOOK_URL = env("WEBHOOK_URL", "")
+        self.WEBHOOK_SECRET = env("WEBHOOK_SECRET", self.SECRET_KEY)
+        self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
         self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
         self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)
         self.MAX_PHOTO_BYTES = _int("MAX_PHOTO_BYTES", 5 * 1024 * 1024)

@@ -45,6 +45,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     from api.jsonio import JSONProvider
     from geo.cli import geo_cli
     from mediation.cli import demo_cli
+    from mediation.reminders.cli import calendar_cli, scheduler_cli
     from mediation.users.cli import users_cli
 
     Flask.json_provider_class = JSONProvider
@@ -75,6 +76,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.cli.add_command(geo_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(calendar_cli)
     app.extensions["smorest_api"] = api
     return app
 

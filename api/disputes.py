@@ -26,6 +26,7 @@ from api.schemas.users import RevealIn, RevealOut
 from errors import DomainError, ValidationFailed
 from extensions import db
 from mediation import attachments
+from mediation.calendar import load_calendar
 from mediation.disputes import queries, service
 from mediation.disputes.deadlines import Limits
 from mediation.disputes.workflow import TRANSITIONS
@@ -50,7 +51,11 @@ def settings() -> service.Settings:
     """Use-case settings from the app config."""
     cfg = current_app.config
     return service.Settings(
-        limits=Limits(**cfg["DEADLINES"]),
+        limits=Limits(
+            **cfg["DEADLINES"],
+            calendar=load_calendar(db.session),
+            working_day_rules=frozenset(cfg["WORKING_DAY_RULES"]),
+        ),
         locate_tolerance_m=cfg["LOCATE_TOLERANCE_M"],
         group_min_parties=cfg["GROUP_MIN_PARTIES"],
         group_min_people=cfg["GROUP_MIN_PEOPLE"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -12,6 +13,7 @@ from flask.cli import with_appcontext
 from clock import utcnow
 from errors import DomainError
 from extensions import db
+from mediation import calendar
 from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
@@ -38,6 +40,10 @@ def load_command(data_dir, report):
         result = import_files(demo_files(data_dir), "gcj02", label="导入诸暨市边界")
         cells = run_generate(COUNTY_CODE)
         db.session.commit()
+        for path in sorted(
+            glob.glob(os.path.join(current_app.root_path, "..", "data", "calendar", "*.json"))
+        ):
+            calendar.import_year(db.session, doc=calendar.read_file(path))
         created = ensure_demo_accounts(
             db.session,
             vault=vault_for(current_app.config["PII_KEY"]),

@@ -23,7 +23,7 @@ COUNTY = "330681"
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    patterns = ["migrations/versions/*.py", "geo/*.py", "mediation/demo.py", "mediation/seed*.py"]
+    patterns = ["migrations/versions/*.py", "geo/*.py", "mediation/demo.py", "data/calendar/*.json"]
     for pattern in patterns:
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             with open(path, "rb") as fh:

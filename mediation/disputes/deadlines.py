@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from clock import BUSINESS_TZ
+from mediation.calendar import WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,17 @@ class Limits:
     second_visit_days: int = 30  # RED/ORANGE: a second visit after the first
     judicial_window_days: int = 30  # joint application for judicial confirmation
     escalation_accept_days: int = 2  # the receiving level decides on an escalation
+    # Which rules count working days (public holidays and 调休 from the calendar table); the others
+    # count calendar days. A township centre counts "3 个工作日内受理" in working days.
+    working_day_rules: frozenset[str] = frozenset({"accept", "escalation_accept"})
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+
+def add_days(limits: Limits, rule: str, start: date, days: int) -> date:
+    """start + days, in working days when the rule says so."""
+    if rule in limits.working_day_rules:
+        return limits.calendar.add_working_days(start, days)
+    return start + timedelta(days=days)
 
 
 def end_of(day: date) -> datetime:
@@ -32,12 +44,12 @@ def business_day(at: datetime) -> date:
 
 def accept_due(registered_at: datetime, limits: Limits) -> datetime:
     """Acceptance decision due."""
-    return end_of(business_day(registered_at) + timedelta(days=limits.accept_days))
+    return end_of(add_days(limits, "accept", business_day(registered_at), limits.accept_days))
 
 
 def mediation_due(accepted_at: datetime, limits: Limits) -> date:
     """Mediation concluded by (moved by a recorded extension)."""
-    return business_day(accepted_at) + timedelta(days=limits.mediation_days)
+    return add_days(limits, "mediation", business_day(accepted_at), limits.mediation_days)
 
 
 def first_visit_due(
@@ -50,9 +62,24 @@ def first_visit_due(
     """At the performance deadline, or 15 days after an agreement performed on the spot."""
     if performance_deadline and not performed_immediately:
         return end_of(performance_deadline)
-    return end_of(business_day(agreed_at) + timedelta(days=limits.first_visit_days_if_immediate))
+    return end_of(
+        add_days(
+            limits, "first_visit", business_day(agreed_at), limits.first_visit_days_if_immediate
+        )
+    )
 
 
 def second_visit_due(first_visit_at: datetime, limits: Limits) -> datetime:
     """RED/ORANGE cases get a second visit 30 days after the first."""
-    return end_of(business_day(first_visit_at) + timedelta(days=limits.second_visit_days))
+    return end_of(
+        add_days(limits, "second_visit", business_day(first_visit_at), limits.second_visit_days)
+    )
+
+
+def escalation_due(requested_at: datetime, limits: Limits) -> datetime:
+    """The receiving level decides on an escalation by then."""
+    return end_of(
+        add_days(
+            limits, "escalation_accept", business_day(requested_at), limits.escalation_accept_days
+        )
+    )

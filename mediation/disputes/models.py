@@ -67,6 +67,7 @@ class Dispute(db.Model):
     risk_score: Mapped[int] = mapped_column(Integer)
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     group_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
+    red_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     rights_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rights_notice: Mapped[str | None] = mapped_column(Text)

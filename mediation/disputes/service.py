@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from geoalchemy2.shape import from_shape
@@ -52,6 +52,7 @@ from mediation.disputes.models import (
     RiskAssessment,
 )
 from mediation.pii import Vault, mask_id, mask_phone
+from mediation.reminders import service as reminders
 from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER, LEADER, REVEAL_ROLES
 from mediation.users.models import User
@@ -249,6 +250,7 @@ def register_dispute(
                 risk_level=assessed.level,
                 risk_score=assessed.score,
                 group_dispute="group_dispute" in assessed.forced_reasons,
+                red_since=now if assessed.level == RED else None,
                 parties=[_build_party(i, p, vault) for i, p in enumerate(data["parties"])],
             )
             db_session.add(dispute)
@@ -280,6 +282,8 @@ def register_dispute(
                     )
                 )
             plan_next_due(dispute, settings.limits)
+            db_session.flush()
+            reminders.sync_case(db_session, dispute=dispute, now=now, reason="registered")
             links = _flag_related(db_session, dispute, (where.lon, where.lat), settings, now)
             _event(
                 db_session,
@@ -454,10 +458,7 @@ def plan_next_due(
     """What must happen next on the case and by when (None when nothing is due)."""
     due, kind = None, None
     if dispute.escalation_target and escalation is not None:
-        due = deadlines.end_of(
-            deadlines.business_day(escalation.requested_at)
-            + timedelta(days=limits.escalation_accept_days)
-        )
+        due = deadlines.escalation_due(escalation.requested_at, limits)
         kind = "escalation_acceptance"
     elif dispute.status == REGISTERED:
         due, kind = deadlines.accept_due(dispute.registered_at, limits), "acceptance"
@@ -473,8 +474,12 @@ def plan_next_due(
             )
         elif dispute.last_visit_at is not None:
             due = deadlines.end_of(
-                deadlines.business_day(dispute.last_visit_at)
-                + timedelta(days=limits.first_visit_days_if_immediate)
+                deadlines.add_days(
+                    limits,
+                    "first_visit",
+                    deadlines.business_day(dispute.last_visit_at),
+                    limits.first_visit_days_if_immediate,
+                )
             )
         kind = "follow_up_visit"
     elif (
@@ -539,6 +544,7 @@ def act(
     plan_next_due(dispute, settings.limits, agreement, escalation)
     _event(db_session, dispute, actor, action, now, before, dispute.status, changes, reason)
     db_session.flush()
+    reminders.sync_case(db_session, dispute=dispute, now=now, reason=action)
     return dispute
 
 
@@ -684,8 +690,9 @@ def _agree(db, d, actor, p, now, s):
             performance_deadline=deadline,
             performed_immediately=bool(p.get("performed_immediately")),
             amount=p.get("amount"),
-            judicial_confirmation_due_on=deadlines.business_day(now)
-            + timedelta(days=s.limits.judicial_window_days),
+            judicial_confirmation_due_on=deadlines.add_days(
+                s.limits, "judicial", deadlines.business_day(now), s.limits.judicial_window_days
+            ),
             recorded_by=actor.user_id,
             created_at=now,
         )
@@ -823,6 +830,10 @@ def _assess(db, d, actor, p, now, s):
         "risk_level": [d.risk_level, result.level],
         "risk_score": [d.risk_score, result.score],
     }
+    if result.level == RED and d.risk_level != RED:
+        d.red_since = now
+    elif result.level != RED:
+        d.red_since = None
     d.risk_level, d.risk_score = result.level, result.score
     d.group_dispute = d.group_dispute or "group_dispute" in result.forced_reasons
     return changes, p.get("note")

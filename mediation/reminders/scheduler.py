@@ -1,0 +1,124 @@
+"""The scheduler process: APScheduler jobs over the reminder tables, one active process at a time.
+
+Started with `flask scheduler run` (the run command starts it next to gunicorn), never inside web
+workers. A PostgreSQL advisory lock held on a dedicated connection makes a second process stand by
+until the first one dies. Jobs coalesce and never overlap; every job can also be run once for a
+given `now` with `flask scheduler run-once JOB --now …`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+from sqlalchemy import text
+
+from clock import BUSINESS_TZ, utcnow
+from extensions import db
+from mediation.reminders import service
+
+log = logging.getLogger("mediation.scheduler")
+LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
+
+
+def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
+    """Every job by name, each taking an explicit `now`."""
+    cfg = app.config
+
+    def sweep(now):
+        return service.sweep(db.session, now=now, webhook=bool(cfg["WEBHOOK_URL"]))
+
+    def supervise(now):
+        return service.supervise(
+            db.session, now=now, delay=timedelta(hours=cfg["SUPERVISION_DELAY_HOURS"])
+        )
+
+    def deliver(now):
+        if not cfg["WEBHOOK_URL"]:
+            return (0, 0)
+        return service.deliver(
+            db.session,
+            now=now,
+            send=service.webhook_sender(cfg["WEBHOOK_URL"], cfg["WEBHOOK_SECRET"]),
+        )
+
+    def digest(now):
+        return service.daily_digest(db.session, now=now)
+
+    def monthly(now):
+        return service.monthly_report_reminders(db.session, now=now)
+
+    return {
+        "sweep": sweep,
+        "supervise": supervise,
+        "deliver": deliver,
+        "digest": digest,
+        "monthly_report": monthly,
+    }
+
+
+def run_job(app: Flask, name: str, now: datetime | None = None):
+    """Run one job in its own app context; roll back whatever a failure left."""
+    with app.app_context():
+        try:
+            result = jobs(app)[name](now or utcnow())
+            db.session.commit()
+            return result
+        except Exception:
+            db.session.rollback()
+            log.exception("job %s failed", name)
+            raise
+        finally:
+            db.session.remove()
+
+
+def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
+    """Take the lock (or stand by for it), then run the jobs until killed."""
+    with app.app_context():
+        engine = db.engine
+    conn = engine.connect()
+    while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+        conn.commit()
+        log.info("another scheduler holds the lock; standing by")
+        time.sleep(standby_poll)
+    conn.commit()
+    log.info("scheduler lock acquired; running jobs")
+    sweep_s = app.config["SCHEDULER_SWEEP_SECONDS"]
+    sched = BlockingScheduler(
+        timezone=BUSINESS_TZ,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+
+    def guarded(name):
+        def run():
+            try:
+                conn.execute(text("SELECT 1")).scalar()  # still holding the lock?
+                conn.commit()
+            except Exception:
+                log.error("lost the scheduler lock connection; exiting so a supervisor restarts us")
+                sched.shutdown(wait=False)
+                raise SystemExit(1) from None
+            try:
+                run_job(app, name)
+            except Exception:  # logged in run_job; the next run tries again
+                pass
+
+        return run
+
+    now = datetime.now(BUSINESS_TZ)
+    sched.add_job(guarded("sweep"), "interval", seconds=sweep_s, id="sweep", next_run_time=now)
+    sched.add_job(
+        guarded("deliver"),
+        "interval",
+        seconds=max(5, sweep_s // 3),
+        id="deliver",
+        next_run_time=now,
+    )
+    sched.add_job(guarded("supervise"), "interval", minutes=10, id="supervise", next_run_time=now)
+    sched.add_job(guarded("digest"), "cron", hour=8, minute=0, id="digest")
+    sched.add_job(guarded("monthly_report"), "cron", day=1, hour=6, id="monthly_report")
+    sched.start()

@@ -13,9 +13,9 @@ from flask.cli import with_appcontext
 from clock import utcnow
 from errors import DomainError
 from extensions import db
-from mediation import calendar
 from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
+from mediation import calendar
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
 from mediation.pii import vault_for
 from mediation.users.passwords import hasher

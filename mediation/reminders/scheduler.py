@@ -104,8 +104,8 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
                 raise SystemExit(1) from None
             try:
                 run_job(app, name)
-            except Exception:  # logged in run_job; the next run tries again
-                pass
+            except Exception:
+                log.warning("job %s will run again at its next time", name)
 
         return run
 

@@ -23,7 +23,13 @@ COUNTY = "330681"
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    patterns = ["migrations/versions/*.py", "geo/*.py", "mediation/demo.py", "data/calendar/*.json"]
+    patterns = [
+        "migrations/versions/*.py",
+        "geo/*.py",
+        "mediation/demo.py",
+        "data/calendar/*.json",
+        "tests/conftest.py",
+    ]
     for pattern in patterns:
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             with open(path, "rb") as fh:
@@ -89,6 +95,10 @@ def _load_county(app) -> None:
         target_households=app.config["CELL_TARGET_HOUSEHOLDS"],
         scope_code=COUNTY,
     )
+    from mediation import calendar
+
+    for path in sorted(glob.glob(os.path.join(ROOT, "data", "calendar", "*.json"))):
+        calendar.import_year(db.session, doc=calendar.read_file(path))
     db.session.commit()
 
 

@@ -162,7 +162,36 @@ def _download(ctx, role, where):
     return f"/api/v1/disputes/{case.id}/attachments/{att.id}", None
 
 
+def _ack(ctx, role, where):
+    """A fired reminder addressed to this role's user (or, for 'out', to somebody else)."""
+    from datetime import UTC, datetime
+
+    from mediation.reminders.models import Reminder
+
+    user = ctx["users"][role] if where == "in" else ctx["targets"]["gw_out"]
+    now = datetime.now(UTC)
+    r = Reminder(
+        key=f"test:{role}:{where}:{now.timestamp()}",
+        kind="acceptance",
+        area_code=ctx["village"],
+        recipient_id=user.id,
+        due_at=now,
+        remind_at=now,
+        state="due",
+        title="t",
+        body={},
+        created_at=now,
+        fired_at=now,
+    )
+    ctx["db_session"].add(r)
+    ctx["db_session"].flush()
+    return f"/api/v1/inbox/{r.id}/ack", None
+
+
 RULES: dict[tuple[str, str], Rule] = {
+    ("inbox.Inbox", "GET"): Rule(ALL, 200, _p("/api/v1/inbox")),
+    ("inbox.UnreadCount", "GET"): Rule(ALL, 200, _p("/api/v1/inbox/unread-count")),
+    ("inbox.Acknowledge", "POST"): Rule(ALL, 200, _ack, outside_ok=frozenset()),
     ("disputes.Disputes", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/disputes")),
     ("disputes.Disputes", "POST"): Rule(
         REGISTRARS,

@@ -114,7 +114,7 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     sched.add_job(
         guarded("deliver"),
         "interval",
-        seconds=max(5, sweep_s // 3),
+        seconds=max(1, sweep_s // 3),
         id="deliver",
         next_run_time=now,
     )

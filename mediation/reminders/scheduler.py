@@ -87,6 +87,7 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
         time.sleep(standby_poll)
     conn.commit()
     log.info("scheduler lock acquired; running jobs")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run is noise
     sweep_s = app.config["SCHEDULER_SWEEP_SECONDS"]
     sched = BlockingScheduler(
         timezone=BUSINESS_TZ,

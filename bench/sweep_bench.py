@@ -87,14 +87,22 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
                 db.session.remove()
             assert fired == args.due, (fired, args.due)
-        results.append({"table_rows": size, "due_rows": args.due, "fill_seconds": round(fill_s, 1),
-                        "sweep_median_s": round(statistics.median(times), 4),
-                        "sweep_min_s": round(min(times), 4)})
+        results.append(
+            {
+                "table_rows": size,
+                "due_rows": args.due,
+                "fill_seconds": round(fill_s, 1),
+                "sweep_median_s": round(statistics.median(times), 4),
+                "sweep_min_s": round(min(times), 4),
+            }
+        )
     ratio = results[1]["sweep_median_s"] / results[0]["sweep_median_s"]
     print()
     print("table rows | due rows | sweep median (s) | sweep min (s)")
     for r in results:
-        print(f"{r['table_rows']:,} | {r['due_rows']:,} | {r['sweep_median_s']} | {r['sweep_min_s']}")
+        print(
+            f"{r['table_rows']:,} | {r['due_rows']:,} | {r['sweep_median_s']} | {r['sweep_min_s']}"
+        )
     print(f"ratio big/small: {ratio:.2f}")
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "sweep.json"), "w") as fh:

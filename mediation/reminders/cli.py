@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from errors import DomainError
 from extensions import db
+from geo.cli import fail
 from mediation import calendar
 from mediation.reminders import scheduler
 
@@ -50,7 +51,5 @@ def load_command(path):
         n = calendar.import_year(db.session, doc=calendar.read_file(path))
         db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
-        click.echo(f"错误 [{exc.code}]：{exc.message}", err=True)
-        sys.exit(2)
+        fail(exc)
     click.echo(f"已载入 {n} 个特殊日期")

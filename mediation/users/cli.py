@@ -13,6 +13,7 @@ from sqlalchemy import select
 from clock import business_date, utcnow
 from errors import DomainError
 from extensions import db
+from geo.cli import fail
 from mediation.pii import vault_for
 from mediation.users import service
 from mediation.users.actor import system_actor
@@ -20,14 +21,6 @@ from mediation.users.models import User
 from mediation.users.passwords import hasher
 
 users_cli = click.Group("users", help="用户与网格分配")
-
-
-def _fail(exc: DomainError) -> None:
-    db.session.rollback()
-    click.echo(f"错误 [{exc.code}]：{exc.message}", err=True)
-    for path, msgs in exc.fields.items():
-        click.echo(f"  {path}: {'；'.join(msgs)}", err=True)
-    sys.exit(2)
 
 
 def _hasher():
@@ -68,7 +61,7 @@ def create_command(username, display_name, roles, phone, password):
         )
         db.session.commit()
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"已创建用户 {user.username}（id {user.id}）")
 
 
@@ -96,5 +89,5 @@ def assign_cell_command(username, cell_code, valid_from):
         )
         db.session.commit()
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"已将网格 {cell_code} 分配给 {username}，自 {start} 起")

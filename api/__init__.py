@@ -7,6 +7,7 @@ import os
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
+from api.errors import ErrorSchema
 from config import DEFAULT_SECRET, get_config
 from extensions import db, jwt, limiter, migrate
 
@@ -14,7 +15,7 @@ from extensions import db, jwt, limiter, migrate
 class MediationApi(Api):
     """flask-smorest Api whose errors use our one error shape."""
 
-    ERROR_SCHEMA = None  # set in create_app to avoid an import cycle at class creation
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
         """Delegate to api.errors so that every error has the same body."""
@@ -64,7 +65,6 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     jwt.init_app(app)
     limiter.init_app(app)
 
-    MediationApi.ERROR_SCHEMA = errors.ErrorSchema
     api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     errors.register(app)
     auth.register(app)

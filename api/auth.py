@@ -14,7 +14,7 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from api.errors import error_response
 from clock import business_date, utcnow
-from errors import DomainError, Forbidden
+from errors import Forbidden
 from extensions import db, jwt
 from mediation.pii import vault_for
 from mediation.users import passwords, service
@@ -74,17 +74,7 @@ def vault():
 
 def password_hasher():
     """Argon2id with the configured cost."""
-    cfg = current_app.config
-    return _hasher(cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_COST"])
-
-
-_HASHERS: dict = {}
-
-
-def _hasher(t: int, m: int):
-    if (t, m) not in _HASHERS:
-        _HASHERS[(t, m)] = passwords.hasher(time_cost=t, memory_cost=m)
-    return _HASHERS[(t, m)]
+    return passwords.hasher_for(current_app.config)
 
 
 def enforce_policy():
@@ -164,6 +154,3 @@ def register(app) -> None:
 def token_family() -> str | None:
     """The family id of the presented token."""
     return get_jwt().get("fam")
-
-
-__all__ = ["ANY_ROLE", "DomainError", "allow", "current_actor", "register"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 
 from flask import current_app, request, send_file
 from flask.views import MethodView
@@ -158,8 +159,6 @@ class Disputes(MethodView):
 
 
 def _check_dates(data: dict, now) -> None:
-    from datetime import timedelta
-
     occurred = data["occurred_at"]
     if occurred > now + timedelta(minutes=10):
         raise ValidationFailed("发生时间不能晚于现在", code="invalid_date", field="occurred_at")

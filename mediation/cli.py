@@ -18,7 +18,7 @@ from geo.quality import format_report, quality_report
 from mediation import calendar
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
 from mediation.pii import vault_for
-from mediation.users.passwords import hasher
+from mediation.users.passwords import hasher_for
 
 demo_cli = click.Group("demo", help="演示数据")
 
@@ -47,10 +47,7 @@ def load_command(data_dir, report):
         created = ensure_demo_accounts(
             db.session,
             vault=vault_for(current_app.config["PII_KEY"]),
-            ph=hasher(
-                time_cost=current_app.config["ARGON2_TIME_COST"],
-                memory_cost=current_app.config["ARGON2_MEMORY_COST"],
-            ),
+            ph=hasher_for(current_app.config),
             now=utcnow(),
         )
         db.session.commit()

@@ -10,7 +10,7 @@ from clock import utcnow
 from mediation.pii import vault_for
 from mediation.users import service
 from mediation.users.actor import system_actor
-from mediation.users.passwords import hasher
+from mediation.users.passwords import hasher_for
 
 PASSWORD = "Test#Passw0rd"
 TOWNSHIP = "330681109"  # 枫桥镇
@@ -65,7 +65,7 @@ def make_user(app, db_session, username: str, roles: list[dict], cells: list[str
         roles=roles,
         phone=phone,
         vault=vault_for(cfg["PII_KEY"]),
-        ph=hasher(time_cost=cfg["ARGON2_TIME_COST"], memory_cost=cfg["ARGON2_MEMORY_COST"]),
+        ph=hasher_for(cfg),
         now=utcnow(),
     )
     for cell in cells:

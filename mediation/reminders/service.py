@@ -97,15 +97,13 @@ def sync_case(db_session: Session, *, dispute: Dispute, now: datetime, reason: s
         select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
     ).all()
     for r in current:
-        parent_gone = r.kind == "supervision" and r.parent_id is not None
-        if r.key not in keys and not parent_gone:
+        if r.kind != "supervision" and r.key not in keys:
+            _cancel(r, now, reason)
+    open_ids = {r.id for r in current if r.state != CANCELLED}
+    for r in current:  # supervision lives as long as the overdue item it supervises
+        if r.kind == "supervision" and r.parent_id not in open_ids:
             _cancel(r, now, reason)
     live = {r.key for r in current if r.state != CANCELLED}
-    for r in current:  # supervision follows its parent
-        if r.kind == "supervision" and r.parent_id is not None:
-            parent = db_session.get(Reminder, r.parent_id)
-            if parent is not None and parent.state == CANCELLED:
-                _cancel(r, now, reason)
     for key, w in keys.items():
         if key in live:
             continue
@@ -232,9 +230,11 @@ def supervise(db_session: Session, *, now: datetime, delay: timedelta, batch: in
         ).all()
         if not rows:
             return made
+        ids = {r.dispute_id for r in rows if r.dispute_id}
+        cases = {d.id: d for d in db_session.scalars(select(Dispute).where(Dispute.id.in_(ids)))}
         for r in rows:
             r.supervised_at = now
-            dispute = db_session.get(Dispute, r.dispute_id) if r.dispute_id else None
+            dispute = cases.get(r.dispute_id)
             if dispute is None:
                 continue
             level = (

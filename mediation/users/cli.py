@@ -18,14 +18,9 @@ from mediation.pii import vault_for
 from mediation.users import service
 from mediation.users.actor import system_actor
 from mediation.users.models import User
-from mediation.users.passwords import hasher
+from mediation.users.passwords import hasher_for
 
 users_cli = click.Group("users", help="用户与网格分配")
-
-
-def _hasher():
-    cfg = current_app.config
-    return hasher(time_cost=cfg["ARGON2_TIME_COST"], memory_cost=cfg["ARGON2_MEMORY_COST"])
 
 
 @users_cli.command("create")
@@ -56,7 +51,7 @@ def create_command(username, display_name, roles, phone, password):
             roles=parsed,
             phone=phone,
             vault=vault_for(current_app.config["PII_KEY"]),
-            ph=_hasher(),
+            ph=hasher_for(current_app.config),
             now=utcnow(),
         )
         db.session.commit()

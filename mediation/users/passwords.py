@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,9 +22,15 @@ COMMON = {
 }
 
 
+@lru_cache(maxsize=4)
 def hasher(*, time_cost: int = 3, memory_cost: int = 65536) -> PasswordHasher:
-    """An Argon2id hasher; tests pass a low cost."""
+    """An Argon2id hasher (one per cost); tests pass a low cost."""
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+
+
+def hasher_for(config) -> PasswordHasher:
+    """The hasher for a deployment's configured cost (ARGON2_TIME_COST, ARGON2_MEMORY_COST)."""
+    return hasher(time_cost=config["ARGON2_TIME_COST"], memory_cost=config["ARGON2_MEMORY_COST"])
 
 
 def check_rules(password: str, *, username: str = "") -> None:

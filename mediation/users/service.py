@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from sqlalchemy import exists, or_, select, update
@@ -407,7 +408,7 @@ def authenticate(
     )
     if user is None or not user.is_active:
         # Same work and answer as a wrong password, so usernames cannot be probed by timing.
-        passwords.verify(ph, _DUMMY_HASH.get(ph), password or "")
+        passwords.verify(ph, _dummy_hash(ph), password or "")
         raise InvalidCredentials()
     if user.locked_until and user.locked_until > now:
         raise AccountLocked(details={"locked_until": user.locked_until.isoformat()})
@@ -423,18 +424,10 @@ def authenticate(
     return user
 
 
-class _DummyHash:
-    def __init__(self):
-        self._cache: dict[tuple, str] = {}
-
-    def get(self, ph: PasswordHasher) -> str:
-        key = (ph.time_cost, ph.memory_cost)
-        if key not in self._cache:
-            self._cache[key] = ph.hash("not-a-real-password-" + uuid.uuid4().hex)
-        return self._cache[key]
-
-
-_DUMMY_HASH = _DummyHash()
+@lru_cache(maxsize=4)
+def _dummy_hash(ph: PasswordHasher) -> str:
+    """A hash of a random password, per hasher, so unknown users cost a real verification."""
+    return ph.hash("not-a-real-password-" + uuid.uuid4().hex)
 
 
 def start_family(

@@ -288,3 +288,18 @@ def test_webhook_is_signed_retried_with_backoff_and_sent_once(db_session, world)
         assert db_session.get(Reminder, payload["reminder_id"]).state == "sent"
     finally:
         receiver.close()
+
+
+def test_task_list_holds_only_what_is_mine_to_do(client, db_session, world):
+    d = world["register"](at(2026, 12, 1))
+    gw, center = Api(client, "t_gw"), Api(client, "t_center")
+    tasks = client.get("/api/v1/disputes/tasks", headers=gw.h()).get_json()
+    assert [t["id"] for t in tasks] == [str(d.id)] and tasks[0]["next_due_kind"] == "acceptance"
+    assert client.get("/api/v1/disputes/tasks", headers=center.h()).get_json() == []
+    d = world["act"](
+        "mediator", d, "escalate", at(2026, 12, 2), to_level="township", reason="涉及多户"
+    )
+    # Waiting for the township: the centre's task now, no longer the grid worker's.
+    assert client.get("/api/v1/disputes/tasks", headers=gw.h()).get_json() == []
+    tasks = client.get("/api/v1/disputes/tasks", headers=center.h()).get_json()
+    assert [t["next_due_kind"] for t in tasks] == ["escalation_acceptance"]

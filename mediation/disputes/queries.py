@@ -31,6 +31,8 @@ from mediation.disputes.models import (
     RiskAssessment,
 )
 from mediation.disputes.service import get_dispute, visible_clause
+from mediation.reminders.models import OPEN_STATES, Reminder
+from mediation.reminders.service import addressed_to
 from mediation.users.actor import Actor
 from mediation.users.models import User
 
@@ -122,11 +124,15 @@ def list_disputes(
 
 
 def task_list(db_session: Session, *, actor: Actor, now: datetime, limit: int) -> list[dict]:
-    """What I must do next: my open cases and due visits, overdue and most urgent first."""
+    """What I must do next: the cases whose open reminders are addressed to me (not every case of
+    my area — a case waiting at the township is not a grid worker's job), earliest deadline first."""
+    first_due = func.min(Reminder.due_at)
     stmt = (
         select(Dispute)
-        .where(visible_clause(actor), Dispute.next_due_at.is_not(None))
-        .order_by(Dispute.next_due_at, Dispute.risk_score.desc())
+        .join(Reminder, Reminder.dispute_id == Dispute.id)
+        .where(visible_clause(actor), addressed_to(actor), Reminder.state.in_(OPEN_STATES))
+        .group_by(Dispute.id)
+        .order_by(first_due, Dispute.risk_score.desc())
         .limit(limit)
     )
     return [summary(d, now) for d in db_session.scalars(stmt)]

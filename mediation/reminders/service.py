@@ -436,7 +436,8 @@ def deliver(
 # ------------------------------------------------------------------ inbox
 
 
-def _mine(actor: Actor):
+def addressed_to(actor: Actor):
+    """Reminders for this person, or for a role they hold over one of their areas."""
     conds = [Reminder.recipient_id == actor.user_id]
     for role, areas in actor.roles.items():
         if areas:
@@ -451,7 +452,7 @@ def inbox(
 ):
     """My fired reminders, newest first."""
     states = (DUE, SENT) if unread_only else (DUE, SENT, ACKNOWLEDGED)
-    stmt = select(Reminder).where(_mine(actor), Reminder.state.in_(states))
+    stmt = select(Reminder).where(addressed_to(actor), Reminder.state.in_(states))
     if before_id:
         stmt = stmt.where(Reminder.id < before_id)
     return list(db_session.scalars(stmt.order_by(Reminder.id.desc()).limit(limit)))
@@ -462,14 +463,16 @@ def unread_count(db_session: Session, *, actor: Actor) -> int:
     return db_session.scalar(
         select(func.count())
         .select_from(Reminder)
-        .where(_mine(actor), Reminder.state.in_((DUE, SENT)))
+        .where(addressed_to(actor), Reminder.state.in_((DUE, SENT)))
     )
 
 
 def acknowledge(db_session: Session, *, actor: Actor, reminder_id: int, now: datetime) -> Reminder:
     """Mark one of my reminders as read (idempotent)."""
     r = db_session.scalar(
-        select(Reminder).where(Reminder.id == reminder_id, _mine(actor), Reminder.state != PENDING)
+        select(Reminder).where(
+            Reminder.id == reminder_id, addressed_to(actor), Reminder.state != PENDING
+        )
     )
     if r is None:
         raise NotFound("未找到该提醒", code="reminder_not_found")

@@ -79,6 +79,10 @@ class Config:
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")
         self.WEBHOOK_SECRET = env("WEBHOOK_SECRET", self.SECRET_KEY)
         self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
+        # Monthly report: due before this day of the report month; drafts generated on that day
+        # (02:00 Asia/Shanghai) for the month before.
+        self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)
+        self.REPORT_DRAFT_DAY = _int("REPORT_DRAFT_DAY", 1)
         self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
         self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)
         self.MAX_PHOTO_BYTES = _int("MAX_PHOTO_BYTES", 5 * 1024 * 1024)

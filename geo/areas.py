@@ -81,7 +81,7 @@ def geometry_in(geometry: dict, system: str) -> dict:
     }
 
 
-def _simplify_sql(simplify_m: float) -> str:
+def simplify_sql(simplify_m: float) -> str:
     if simplify_m and simplify_m > 0:
         return f"ST_SimplifyPreserveTopology(geom, {float(simplify_m) / METRES_PER_DEGREE!r})"
     return "geom"
@@ -93,7 +93,7 @@ def area_feature(
     """An area as a GeoJSON Feature."""
     area = get_area(db_session, code=code, scope=scope)
     geometry = db_session.scalar(
-        text(f"SELECT ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) FROM area WHERE id = :id"),
+        text(f"SELECT ST_AsGeoJSON({simplify_sql(simplify_m)}, 6) FROM area WHERE id = :id"),
         {"id": area.id},
     )
     return {
@@ -117,7 +117,7 @@ def cell_feature(
     row = db_session.execute(
         text(
             f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
-                       ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
+                       ST_AsGeoJSON({simplify_sql(simplify_m)}, 6) AS geometry
                 FROM grid_cell WHERE code = :code AND valid_to IS NULL
                 AND {SQL_INSIDE.format(col="code")}"""
         ),
@@ -153,7 +153,7 @@ def cells_of_area(
     rows = db_session.execute(
         text(
             f"""SELECT code, name, village_code, cell_type, households, population, valid_from,
-                       ST_AsGeoJSON({_simplify_sql(simplify_m)}, 6) AS geometry
+                       ST_AsGeoJSON({simplify_sql(simplify_m)}, 6) AS geometry
                 FROM grid_cell WHERE valid_to IS NULL AND village_code LIKE :prefix
                 AND {SQL_INSIDE.format(col="code")}
                 ORDER BY code"""

@@ -65,6 +65,14 @@ def mask_id(value: str | None) -> str | None:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+def mask_name(value: str | None) -> str | None:
+    """张*, 欧阳**: the family name stays (lists in reports and exports)."""
+    if not value:
+        return value
+    keep = 2 if len(value) >= 4 else 1
+    return value[:keep] + "*" * (len(value) - keep)
+
+
 def mask_phone(value: str | None) -> str | None:
     """138****5678 for mobiles; landlines keep the area code and the last four."""
     if not value:

@@ -186,7 +186,7 @@ class Agreement(db.Model):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     judicial_confirmation_due_on: Mapped[date | None] = mapped_column(Date)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class FollowUpVisit(db.Model):
@@ -198,7 +198,7 @@ class FollowUpVisit(db.Model):
     dispute_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("dispute.id", ondelete="CASCADE"), index=True
     )
-    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     method: Mapped[str] = mapped_column(String(16))
     result: Mapped[str] = mapped_column(String(32))
     satisfaction: Mapped[str | None] = mapped_column(String(16))
@@ -226,7 +226,7 @@ class Escalation(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # pending / accepted / returned / done
     requested_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_reason: Mapped[str | None] = mapped_column(Text)
@@ -276,7 +276,7 @@ class DisputeEvent(db.Model):
     changes: Mapped[dict] = mapped_column(JSONB, default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("dispute_id", "seq"),)
+    __table_args__ = (UniqueConstraint("dispute_id", "seq"), Index("ix_dispute_event_at", "at"))
 
 
 class DisputeLink(db.Model):

@@ -50,7 +50,18 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         return service.daily_digest(db.session, now=now)
 
     def monthly(now):
-        return service.monthly_report_reminders(db.session, now=now)
+        return service.monthly_report_reminders(db.session, now=now, due_day=cfg["REPORT_DUE_DAY"])
+
+    def report_drafts(now):
+        from mediation.reports import service as reports
+
+        settings = reports.ReportSettings(
+            due_day=cfg["REPORT_DUE_DAY"],
+            first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
+        )
+        return reports.generate_drafts(
+            db.session, month=reports.report_month_of(now), now=now, settings=settings
+        )
 
     return {
         "sweep": sweep,
@@ -58,6 +69,7 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         "deliver": deliver,
         "digest": digest,
         "monthly_report": monthly,
+        "report_drafts": report_drafts,
     }
 
 
@@ -122,4 +134,11 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     sched.add_job(guarded("supervise"), "interval", minutes=10, id="supervise", next_run_time=now)
     sched.add_job(guarded("digest"), "cron", hour=8, minute=0, id="digest")
     sched.add_job(guarded("monthly_report"), "cron", day=1, hour=6, id="monthly_report")
+    sched.add_job(
+        guarded("report_drafts"),
+        "cron",
+        day=app.config["REPORT_DRAFT_DAY"],
+        hour=2,
+        id="report_drafts",
+    )
     sched.start()

@@ -1,0 +1,415 @@
+"""URL tables for the township console (dashboard, supervision lists, map layers) and the
+monthly report (drafts, narrative, submission, corrections, township compile, exports)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from flask import Response, current_app, request, send_file, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import allow, current_actor, request_now
+from api.schemas.reports import (
+    DEFINITIONS_DOC,
+    CorrectionIn,
+    DashboardOut,
+    DashboardQuery,
+    DraftsIn,
+    DraftsOut,
+    ExportQuery,
+    HotspotQuery,
+    LayerOut,
+    ListQuery,
+    MapAreasQuery,
+    MapCasesQuery,
+    ReportEditIn,
+    ReportOut,
+    SubmitIn,
+    TownshipReportOut,
+)
+from clock import BUSINESS_TZ
+from extensions import db
+from geo import layers
+from geo.scope import AreaScope, sql_params
+from mediation.reports import console, exports, service
+from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
+from mediation.users.service import log_access
+
+console_bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/api/v1/console",
+    description="综治中心工作台：统计、督办清单、地图。统计口径：\n" + DEFINITIONS_DOC,
+)
+reports_bp = Blueprint(
+    "reports",
+    __name__,
+    url_prefix="/api/v1/reports",
+    description="矛盾纠纷排查化解月报（每月 18 日前报送；统计期间为上一个自然月）",
+)
+blueprints = [console_bp, reports_bp]
+
+VIEWERS = (VILLAGE_ADMIN, CENTER_STAFF, LEADER, COUNTY_ADMIN)
+CENTRE = (CENTER_STAFF, COUNTY_ADMIN)
+
+
+def report_settings() -> service.ReportSettings:
+    """Report settings from the app config."""
+    cfg = current_app.config
+    return service.ReportSettings(
+        due_day=cfg["REPORT_DUE_DAY"],
+        first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
+    )
+
+
+def _scope():
+    return current_actor().case_scope
+
+
+def _area(args) -> str:
+    return args.get("area") or console.default_area(_scope())
+
+
+def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> None:
+    log_access(
+        db.session,
+        actor=current_actor(),
+        action="export",
+        record_type=kind,
+        record_id=record_id,
+        field=fmt,
+        purpose=(purpose or "").strip() or "工作台导出",
+        ip=request.remote_addr,
+        now=request_now(),
+    )
+    db.session.commit()
+
+
+def _download_name(stem: str, fmt: str) -> str:
+    return f"{stem}.{fmt}"
+
+
+def _csv_response(chunks, filename: str) -> Response:
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = _disposition(filename)
+    return response
+
+
+def _disposition(filename: str) -> str:
+    from urllib.parse import quote
+
+    return f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# ------------------------------------------------------------------ console
+
+
+@console_bp.route("/dashboard")
+class Dashboard(MethodView):
+    @allow(*VIEWERS)
+    @console_bp.arguments(DashboardQuery, location="query")
+    @console_bp.response(200, DashboardOut)
+    def get(self, args):
+        """Statistics of an area for a period, with the Fengqiao measures, monthly trend and the
+        breakdown by child area (township → villages, village → cells). Definitions of every
+        figure are in this blueprint's description and in `definitions`."""
+        now = request_now()
+        return console.dashboard(
+            db.session,
+            scope=_scope(),
+            area=_area(args),
+            period=console.check_period(args.get("from_"), args.get("to"), now),
+            now=now,
+            first_visit_days=report_settings().first_visit_days,
+        )
+
+
+@console_bp.route("/lists/<any(overdue, high_risk, escalations, late_reports):kind>")
+class SupervisionList(MethodView):
+    @allow(*VIEWERS)
+    @console_bp.arguments(ListQuery, location="query")
+    @console_bp.response(200, description="JSON 列表；format=xlsx/csv 时为下载文件")
+    def get(self, args, kind):
+        """Supervision lists: overdue cases, open RED/ORANGE cases, escalations waiting for
+        acceptance, villages late with their monthly report. Sortable; `format=xlsx|csv`
+        downloads the whole list (streamed, logged as an export)."""
+        now = request_now()
+        area = _area(args)
+        if kind == "late_reports":
+            console.check_area(db.session, scope=_scope(), code=area)
+            month = args.get("month") or service.report_month_of(now)
+            rows = service.late_villages(
+                db.session,
+                scope_clause_params=sql_params(AreaScope(frozenset({area}))),
+                month=month,
+                now=now,
+                settings=report_settings(),
+            )
+            rows = iter(rows[: args["limit"]] if args["format"] == "json" else rows)
+        else:
+            default_sort = next(iter(console.LIST_SORTS[kind]))
+            rows = console.supervision_rows(
+                db.session,
+                kind=kind,
+                scope=_scope(),
+                area=area,
+                sort=args.get("sort") or default_sort,
+                now=now,
+                limit=args["limit"] if args["format"] == "json" else None,
+            )
+        columns = console.LIST_COLUMNS[kind]
+        fmt = args["format"]
+        if fmt == "json":
+            return {"kind": kind, "area": area, "items": list(rows)}
+        first = next(rows, None)  # validation errors surface before the export is logged
+        _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
+        rows = _chain(first, rows)
+        stamp = now.astimezone(BUSINESS_TZ).strftime("%Y%m%d")
+        name = f"{LIST_TITLES[kind]}-{area}-{stamp}.{fmt}"
+        if fmt == "csv":
+            return _csv_response(exports.csv_stream(columns, rows), name)
+        out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
+        return send_file(out, mimetype=XLSX, as_attachment=True, download_name=name)
+
+
+LIST_TITLES = {
+    "overdue": "逾期案件",
+    "high_risk": "红橙风险案件",
+    "escalations": "待接收上报",
+    "late_reports": "月报逾期村社",
+}
+
+
+def _chain(first, rest):
+    if first is not None:
+        yield first
+        yield from rest
+
+
+@console_bp.route("/map/areas")
+class MapAreas(MethodView):
+    @allow(*VIEWERS)
+    @console_bp.arguments(MapAreasQuery, location="query")
+    @console_bp.response(200, LayerOut)
+    def get(self, args):
+        """Choropleth layer: the villages of a township (or cells of a village) with open,
+        RED, ORANGE and overdue counts."""
+        area = _area(args)
+        console.check_area(db.session, scope=_scope(), code=area)
+        level = args.get("level") or ("cell" if len(area) >= 12 else "village")
+        if len(area) == 15 or (level == "village" and len(area) == 12):
+            level = "cell"
+        return layers.area_figures_layer(
+            db.session,
+            parent=area[:12] if len(area) == 15 else area,
+            level=level,
+            now=request_now(),
+            system=args["crs"],
+            simplify_m=args["simplify_m"],
+        )
+
+
+@console_bp.route("/map/cases")
+class MapCases(MethodView):
+    @allow(*VIEWERS)
+    @console_bp.arguments(MapCasesQuery, location="query")
+    @console_bp.response(200, LayerOut)
+    def get(self, args):
+        """Case points of an area (no personal data), filtered by box, status, risk, date."""
+        area = _area(args)
+        console.check_area(db.session, scope=_scope(), code=area)
+        since = args.get("since")
+        return layers.case_points(
+            db.session,
+            scope=_scope(),
+            area=area,
+            bbox=layers.check_bbox(args.get("bbox"), args["crs"]),
+            statuses=args.get("status"),
+            risks=args.get("risk_level"),
+            since=datetime.combine(since, time(0), BUSINESS_TZ) if since else None,
+            system=args["crs"],
+            limit=args["limit"],
+            now=request_now(),
+        )
+
+
+@console_bp.route("/map/hotspots")
+class MapHotspots(MethodView):
+    @allow(*VIEWERS)
+    @console_bp.arguments(HotspotQuery, location="query")
+    @console_bp.response(200, LayerOut)
+    def get(self, args):
+        """Hot spots: places where several cases cluster in space within the period
+        (default: the last 30 days) — the weak signal to catch early."""
+        now = request_now()
+        area = _area(args)
+        console.check_area(db.session, scope=_scope(), code=area)
+        today = now.astimezone(BUSINESS_TZ).date()
+        start = args.get("from_") or today.fromordinal(today.toordinal() - 29)
+        period = console.check_period(start, args.get("to") or today, now)
+        return layers.hot_spots(
+            db.session,
+            scope=_scope(),
+            area=area,
+            start=period.start_at,
+            end=period.end_at,
+            radius_m=args["radius_m"],
+            min_cases=args["min_cases"],
+            system=args["crs"],
+        )
+
+
+# ------------------------------------------------------------------ monthly report
+
+
+@reports_bp.route("/monthly/<string:month>/drafts")
+class Drafts(MethodView):
+    @allow(*CENTRE)
+    @reports_bp.arguments(DraftsIn)
+    @reports_bp.response(200, DraftsOut)
+    def post(self, data, month):
+        """Generate (or refresh) the drafts of every village of an area now (the scheduler does
+        this on the configured day)."""
+        month = service.check_month(month)
+        area = data["area"]
+        console.check_area(db.session, scope=_scope(), code=area)
+        n = service.generate_drafts(
+            db.session, month=month, now=request_now(), settings=report_settings(), within=area
+        )
+        return {"month": month, "drafts": n}
+
+
+@reports_bp.route("/monthly/<string:month>/villages/<string:code>")
+class VillageVersions(MethodView):
+    @allow(*VIEWERS)
+    @reports_bp.response(200, ReportOut(many=True))
+    def get(self, month, code):
+        """Every version of a village's report for the month, newest first."""
+        return service.versions(
+            db.session, actor=current_actor(), area_code=code, month=service.check_month(month)
+        )
+
+
+@reports_bp.route("/monthly/<string:month>/townships/<string:code>")
+class TownshipReport(MethodView):
+    @allow(*VIEWERS)
+    @reports_bp.arguments(ExportQuery, location="query")
+    @reports_bp.response(200, TownshipReportOut)
+    def get(self, args, month, code):
+        """The township's report: per village submitted on time / late / missing and its
+        figures, plus the total. `format=xlsx|csv` downloads it (logged)."""
+        month = service.check_month(month)
+        compiled = service.compile_township(
+            db.session,
+            actor=current_actor(),
+            township=code,
+            month=month,
+            now=request_now(),
+            settings=report_settings(),
+        )
+        return _export(compiled, args, kind="report:township", record_id=f"{code}:{month}")
+
+
+def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
+    fmt = args["format"]
+    _log_export(kind, record_id, fmt, args.get("purpose"))
+    if fmt == "json":
+        return compiled
+    name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.{fmt}"
+    if fmt == "csv":
+        return _csv_response(exports.report_csv(compiled), name)
+    import io
+
+    return send_file(
+        io.BytesIO(exports.report_workbook(compiled)),
+        mimetype=XLSX,
+        as_attachment=True,
+        download_name=name,
+    )
+
+
+@reports_bp.route("/monthly/reports/<int:report_id>")
+class Report(MethodView):
+    @allow(*VIEWERS)
+    @reports_bp.response(200, ReportOut)
+    def get(self, report_id):
+        """One version of a village report."""
+        return service.get_report(db.session, actor=current_actor(), report_id=report_id)
+
+    @allow(VILLAGE_ADMIN)
+    @reports_bp.arguments(ReportEditIn)
+    @reports_bp.response(200, ReportOut)
+    def patch(self, data, report_id):
+        """Write the narrative (工作开展情况) and remarks of a draft."""
+        return service.edit_draft(
+            db.session,
+            actor=current_actor(),
+            report_id=report_id,
+            narrative=data.get("narrative"),
+            remarks=data.get("remarks"),
+        )
+
+
+@reports_bp.route("/monthly/reports/<int:report_id>/refresh")
+class Refresh(MethodView):
+    @allow(VILLAGE_ADMIN)
+    @reports_bp.response(200, ReportOut)
+    def post(self, report_id):
+        """Recompute a draft's figures from today's data (the narrative stays)."""
+        return service.refresh_draft(
+            db.session,
+            actor=current_actor(),
+            report_id=report_id,
+            now=request_now(),
+            settings=report_settings(),
+        )
+
+
+@reports_bp.route("/monthly/reports/<int:report_id>/submit")
+class Submit(MethodView):
+    @allow(VILLAGE_ADMIN)
+    @reports_bp.arguments(SubmitIn)
+    @reports_bp.response(200, ReportOut)
+    def post(self, data, report_id):
+        """Submit: the draft becomes a frozen snapshot; the month's report reminder is done."""
+        return service.submit(
+            db.session,
+            actor=current_actor(),
+            report_id=report_id,
+            now=request_now(),
+            generated_at=data.get("generated_at"),
+        )
+
+
+@reports_bp.route("/monthly/reports/<int:report_id>/corrections")
+class Corrections(MethodView):
+    @allow(VILLAGE_ADMIN)
+    @reports_bp.arguments(CorrectionIn)
+    @reports_bp.response(201, ReportOut)
+    def post(self, data, report_id):
+        """Correct a submitted report: a new draft version (the old one is kept unchanged)."""
+        return service.correct(
+            db.session,
+            actor=current_actor(),
+            report_id=report_id,
+            reason=data["reason"],
+            now=request_now(),
+            settings=report_settings(),
+        )
+
+
+@reports_bp.route("/monthly/reports/<int:report_id>/export")
+class ReportExport(MethodView):
+    @allow(*VIEWERS)
+    @reports_bp.arguments(ExportQuery, location="query")
+    @reports_bp.response(200, TownshipReportOut)
+    def get(self, args, report_id):
+        """Download one village report version as xlsx, csv or json (logged)."""
+        report = service.get_report(db.session, actor=current_actor(), report_id=report_id)
+        compiled = service.compile_version(db.session, report=report)
+        return _export(compiled, args, kind="report:village", record_id=str(report.id))

@@ -1,0 +1,204 @@
+"""Input and output shapes of the console and the monthly report."""
+
+from marshmallow import Schema, fields, validate
+
+from geo.crs import SYSTEMS
+from mediation.disputes.enums import RISK_LABELS, STATUSES
+from mediation.reports import metrics
+
+AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区域代码应为 6、9、12 或 15 位数字")
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM，如 2026-11")
+FORMATS = ("json", "xlsx", "csv")
+
+DEFINITIONS_DOC = "\n".join(
+    f"- `{k}` {v['label']}：{v['definition']}" for k, v in metrics.DEFINITIONS.items()
+)
+
+
+class DashboardQuery(Schema):
+    """An area I may see (default: my widest) and a period (default: this month so far)."""
+
+    area = fields.String(validate=AREA)
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+
+class CountItem(Schema):
+    """One bar of a breakdown."""
+
+    key = fields.String()
+    label = fields.String()
+    count = fields.Integer()
+
+
+class AreaOut(Schema):
+    """An area."""
+
+    code = fields.String()
+    name = fields.String()
+    level = fields.String()
+
+
+class ChildOut(Schema):
+    """A child area's figures."""
+
+    code = fields.String()
+    name = fields.String()
+    level = fields.String()
+    counts = fields.Dict(keys=fields.String())
+    measures = fields.Dict(keys=fields.String())
+
+
+class DashboardOut(Schema):
+    """Counts by status/level/risk/category/key area/source of the period's cases (carried over
+    plus new), overdue now by kind, the report figures and Fengqiao measures, a monthly trend and
+    the same per child area."""
+
+    area = fields.Nested(AreaOut)
+    period = fields.Dict()
+    counts = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(CountItem)))
+    overdue_by_kind = fields.List(fields.Nested(CountItem))
+    overdue_total = fields.Integer()
+    figures = fields.Dict(keys=fields.String())
+    measures = fields.Dict(keys=fields.String())
+    trend = fields.List(fields.Dict())
+    children = fields.List(fields.Nested(ChildOut))
+    definitions = fields.Dict(keys=fields.String())
+
+
+class ListQuery(Schema):
+    """A supervision list of an area; `format` xlsx/csv downloads it (logged as an export)."""
+
+    area = fields.String(validate=AREA)
+    sort = fields.String()
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+    month = fields.String(validate=MONTH, metadata={"description": "late_reports: 报送月份"})
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    purpose = fields.String(validate=validate.Length(max=200))
+
+
+class MapAreasQuery(Schema):
+    """Villages (of a township) or cells (of a village) with open/RED/overdue counts."""
+
+    area = fields.String(validate=AREA)
+    level = fields.String(validate=validate.OneOf(("village", "cell")))
+    simplify_m = fields.Float(load_default=10.0, validate=validate.Range(min=0, max=500))
+    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+
+
+class MapCasesQuery(Schema):
+    """Case points of an area, optionally inside a box (in `crs`), by status and risk."""
+
+    area = fields.String(validate=AREA)
+    bbox = fields.String(metadata={"description": "最小经度,最小纬度,最大经度,最大纬度"})
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
+    risk_level = fields.List(fields.String(validate=validate.OneOf(tuple(RISK_LABELS))))
+    since = fields.Date()
+    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    limit = fields.Integer(load_default=2000, validate=validate.Range(min=1, max=10000))
+
+
+class HotspotQuery(Schema):
+    """Clusters of at least `min_cases` cases within `radius_m`, registered in the period."""
+
+    area = fields.String(validate=AREA)
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    radius_m = fields.Float(load_default=200.0, validate=validate.Range(min=10, max=5000))
+    min_cases = fields.Integer(load_default=3, validate=validate.Range(min=2, max=100))
+    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+
+
+class LayerOut(Schema):
+    """GeoJSON FeatureCollection."""
+
+    type = fields.String()
+    features = fields.List(fields.Dict())
+
+
+class ExportQuery(Schema):
+    """json (default), xlsx or csv; exports are logged with their purpose."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    purpose = fields.String(validate=validate.Length(max=200))
+
+
+class DraftsIn(Schema):
+    """Generate (or refresh) the drafts of the villages of an area now."""
+
+    area = fields.String(required=True, validate=AREA)
+
+
+class DraftsOut(Schema):
+    """How many drafts were written."""
+
+    month = fields.String()
+    drafts = fields.Integer()
+
+
+class ReportOut(Schema):
+    """One version of a village's monthly report."""
+
+    id = fields.Integer()
+    area_code = fields.String()
+    month = fields.String(metadata={"description": "报送月份；统计期间为其上一个月"})
+    version = fields.Integer()
+    status = fields.String(metadata={"description": "draft 草稿 / submitted 已报送（冻结）"})
+    figures = fields.Dict()
+    narrative = fields.String(allow_none=True)
+    remarks = fields.String(allow_none=True)
+    due_at = fields.DateTime()
+    generated_at = fields.DateTime()
+    submitted_at = fields.DateTime(allow_none=True)
+    submitted_by = fields.Integer(allow_none=True)
+    on_time = fields.Boolean(allow_none=True)
+    supersedes_id = fields.Integer(allow_none=True)
+    correction_reason = fields.String(allow_none=True)
+
+
+class ReportEditIn(Schema):
+    """The lead's text: 工作开展情况 and 备注."""
+
+    narrative = fields.String(validate=validate.Length(max=20000))
+    remarks = fields.String(validate=validate.Length(max=2000))
+
+
+class SubmitIn(Schema):
+    """`generated_at` of the draft the lead reviewed (refused if refreshed since)."""
+
+    generated_at = fields.DateTime()
+
+
+class CorrectionIn(Schema):
+    """Why the submitted report is corrected."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500))
+
+
+class VillageStatusOut(Schema):
+    """A village in the township's report."""
+
+    code = fields.String()
+    name = fields.String()
+    report_status = fields.String(metadata={"description": "on_time / late / missing / pending"})
+    report_status_label = fields.String()
+    report_id = fields.Integer(allow_none=True)
+    version = fields.Integer(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    figures = fields.Dict()
+    narrative = fields.String(allow_none=True)
+    remarks = fields.String(allow_none=True)
+
+
+class TownshipReportOut(Schema):
+    """The township's report: villages (latest submitted version, else live figures) + total."""
+
+    township = fields.Dict()
+    month = fields.String()
+    period = fields.Dict()
+    due_at = fields.DateTime()
+    villages = fields.List(fields.Nested(VillageStatusOut))
+    total = fields.Dict()
+    submitted = fields.Integer()
+    late = fields.Integer()
+    missing = fields.Integer()

@@ -1,0 +1,1 @@
+"""Monthly reports and the figures the console shares with them."""

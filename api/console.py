@@ -52,6 +52,7 @@ blueprints = [console_bp, reports_bp]
 
 VIEWERS = (VILLAGE_ADMIN, CENTER_STAFF, LEADER, COUNTY_ADMIN)
 CENTRE = (CENTER_STAFF, COUNTY_ADMIN)
+TOWNSHIP_VIEWERS = (CENTER_STAFF, LEADER, COUNTY_ADMIN)
 
 
 def report_settings() -> service.ReportSettings:
@@ -297,7 +298,7 @@ class VillageVersions(MethodView):
 
 @reports_bp.route("/monthly/<string:month>/townships/<string:code>")
 class TownshipReport(MethodView):
-    @allow(*VIEWERS)
+    @allow(*TOWNSHIP_VIEWERS)
     @reports_bp.arguments(ExportQuery, location="query")
     @reports_bp.response(200, TownshipReportOut)
     def get(self, args, month, code):

@@ -61,11 +61,11 @@ def list_children(db_session: Session, *, code: str | None, scope: AreaScope) ->
 
 
 def _convert_coords(coords, system: str):
-    arr = np.asarray(coords, dtype=float)
-    if arr.ndim == 1:
-        lon, lat = crs.from_wgs84(arr[0], arr[1], system)
+    if coords and isinstance(coords[0], (int, float)):  # a position
+        lon, lat = crs.from_wgs84(coords[0], coords[1], system)
         return [round(float(lon), 6), round(float(lat), 6)]
-    if arr.ndim == 2:
+    if coords and isinstance(coords[0][0], (int, float)):  # a ring / line: convert at once
+        arr = np.asarray(coords, dtype=float)
         lon, lat = crs.from_wgs84(arr[:, 0], arr[:, 1], system)
         return np.round(np.column_stack([lon, lat]), 6).tolist()
     return [_convert_coords(c, system) for c in coords]

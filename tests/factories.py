@@ -209,3 +209,51 @@ class Api:
             json=payload,
             headers=self.h(**{"If-Match": f'"{version}"'}),
         )
+
+
+def case_world(app, db_session, *, today) -> dict:
+    """role_users plus `register(now, **payload)` and `act(role, case, action, now, **payload)`
+    through the use-case layer with an explicit `now`."""
+    from api.disputes import store
+    from api.schemas.disputes import DisputeIn
+    from mediation.calendar import load_calendar
+    from mediation.disputes import service as disputes
+    from mediation.disputes.deadlines import Limits
+    from mediation.pii import vault_for
+    from mediation.users.actor import load_actor
+
+    ctx = role_users(app, db_session)
+    settings = disputes.Settings(
+        limits=Limits(calendar=load_calendar(db_session)), locate_tolerance_m=150
+    )
+    actors = {k: load_actor(db_session, user=u, today=today) for k, u in ctx["users"].items()}
+
+    def register(now, cell=None, **over):
+        with app.test_request_context():
+            payload = dispute_payload(db_session, cell or ctx["cells"][0], **over)
+            data = DisputeIn().load(payload)
+            d, _ = disputes.register_dispute(
+                db_session,
+                actor=actors["grid_worker"],
+                data=data,
+                photos=[],
+                now=now,
+                settings=settings,
+                vault=vault_for(app.config["PII_KEY"]),
+                store=store(),
+            )
+        return d
+
+    def act(role, d, action, now, **payload):
+        return disputes.act(
+            db_session,
+            actor=actors[role],
+            dispute_id=d.id,
+            action=action,
+            payload=payload,
+            expected_version=d.version,
+            now=now,
+            settings=settings,
+        )
+
+    return {**ctx, "register": register, "act": act, "actors": actors, "settings": settings}

@@ -188,7 +188,111 @@ def _ack(ctx, role, where):
     return f"/api/v1/inbox/{r.id}/ack", None
 
 
+VIEWERS = frozenset({"village_admin", "center_staff", "leader", "county_admin"})
+COUNTY_ONLY = frozenset({"county_admin"})
+_MONTHS = iter(range(10_000))
+
+
+def _console(path):
+    def build(ctx, role, where):
+        code = ctx["village"] if where == "in" else ctx["other_village"]
+        return f"/api/v1/console/{path}{'&' if '?' in path else '?'}area={code}", None
+
+    return build
+
+
+def _township_report(ctx, role, where):
+    code = (ctx["village"] if where == "in" else ctx["other_village"])[:9]
+    return f"/api/v1/reports/monthly/2026-11/townships/{code}", None
+
+
+def _drafts(ctx, role, where):
+    code = ctx["village"] if where == "in" else ctx["other_village"]
+    return "/api/v1/reports/monthly/2026-11/drafts", {"area": code}
+
+
+def _versions(ctx, role, where):
+    code = ctx["village"] if where == "in" else ctx["other_village"]
+    return f"/api/v1/reports/monthly/2026-11/villages/{code}", None
+
+
+def _report(suffix="", body=None, status="draft"):
+    """A fresh report row (its own month, so builders never collide)."""
+
+    def build(ctx, role, where):
+        from datetime import UTC, datetime
+
+        from mediation.reports import metrics, service
+        from mediation.reports.models import MonthlyReport
+
+        n = next(_MONTHS)
+        now = datetime.now(UTC)
+        r = MonthlyReport(
+            area_code=ctx["village"] if where == "in" else ctx["other_village"],
+            month=f"{2100 + n // 12:04d}-{n % 12 + 1:02d}",
+            version=1,
+            status=status,
+            figures=service.snapshot(
+                metrics.empty_row(),
+                service.empty_screening(),
+                [],
+                metrics.month_period("2026-10"),
+            ),
+            narrative="本月开展排查三次",
+            due_at=now,
+            generated_at=now,
+            submitted_at=now if status == "submitted" else None,
+            on_time=True if status == "submitted" else None,
+        )
+        ctx["db_session"].add(r)
+        ctx["db_session"].flush()
+        return f"/api/v1/reports/monthly/reports/{r.id}{suffix}", body
+
+    return build
+
+
 RULES: dict[tuple[str, str], Rule] = {
+    ("console.Dashboard", "GET"): Rule(VIEWERS, 200, _console("dashboard"), outside_ok=COUNTY_ONLY),
+    ("console.SupervisionList", "GET"): Rule(
+        VIEWERS, 200, _console("lists/overdue"), outside_ok=COUNTY_ONLY
+    ),
+    ("console.MapAreas", "GET"): Rule(VIEWERS, 200, _console("map/areas"), outside_ok=COUNTY_ONLY),
+    ("console.MapCases", "GET"): Rule(VIEWERS, 200, _console("map/cases"), outside_ok=COUNTY_ONLY),
+    ("console.MapHotspots", "GET"): Rule(
+        VIEWERS, 200, _console("map/hotspots"), outside_ok=COUNTY_ONLY
+    ),
+    ("reports.Drafts", "POST"): Rule(
+        frozenset({"center_staff", "county_admin"}), 200, _drafts, outside_ok=COUNTY_ONLY
+    ),
+    ("reports.VillageVersions", "GET"): Rule(VIEWERS, 200, _versions, outside_ok=COUNTY_ONLY),
+    ("reports.TownshipReport", "GET"): Rule(
+        frozenset({"center_staff", "leader", "county_admin"}),
+        200,
+        _township_report,
+        outside_ok=COUNTY_ONLY,
+    ),
+    ("reports.Report", "GET"): Rule(VIEWERS, 200, _report(), outside_ok=COUNTY_ONLY),
+    ("reports.Report", "PATCH"): Rule(
+        frozenset({"village_admin"}),
+        200,
+        _report("", {"narrative": "已入户排查"}),
+        outside_ok=frozenset(),
+    ),
+    ("reports.Refresh", "POST"): Rule(
+        frozenset({"village_admin"}), 200, _report("/refresh"), outside_ok=frozenset()
+    ),
+    ("reports.Submit", "POST"): Rule(
+        frozenset({"village_admin"}), 200, _report("/submit", {}), outside_ok=frozenset()
+    ),
+    ("reports.Corrections", "POST"): Rule(
+        frozenset({"village_admin"}),
+        201,
+        _report("/corrections", {"reason": "补录一件纠纷"}, status="submitted"),
+        outside_ok=frozenset(),
+    ),
+    ("reports.ReportExport", "GET"): Rule(
+        VIEWERS, 200, _report("/export?format=xlsx"), outside_ok=COUNTY_ONLY
+    ),
     ("inbox.Inbox", "GET"): Rule(ALL, 200, _p("/api/v1/inbox")),
     ("inbox.UnreadCount", "GET"): Rule(ALL, 200, _p("/api/v1/inbox/unread-count")),
     ("inbox.Acknowledge", "POST"): Rule(ALL, 200, _ack, outside_ok=frozenset()),

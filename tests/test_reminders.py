@@ -13,15 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from api.schemas.disputes import DisputeIn
 from mediation.calendar import load_calendar
-from mediation.disputes import service as disputes
-from mediation.disputes.deadlines import Limits
-from mediation.pii import vault_for
 from mediation.reminders import service
 from mediation.reminders.models import OutboxMessage, Reminder
-from mediation.users.actor import load_actor
-from tests.factories import Api, dispute_payload, role_users
+from tests.factories import Api, case_world
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -32,42 +27,7 @@ def at(y, m, d, h=9, mi=0):
 
 @pytest.fixture
 def world(app, db_session):
-    ctx = role_users(app, db_session)
-    cal = load_calendar(db_session)
-    settings = disputes.Settings(limits=Limits(calendar=cal), locate_tolerance_m=150)
-    actors = {
-        k: load_actor(db_session, user=u, today=date(2026, 12, 1)) for k, u in ctx["users"].items()
-    }
-    from api.disputes import store
-
-    def register(now, **over):
-        with app.test_request_context():
-            data = DisputeIn().load(dispute_payload(db_session, ctx["cells"][0], **over))
-            d, _ = disputes.register_dispute(
-                db_session,
-                actor=actors["grid_worker"],
-                data=data,
-                photos=[],
-                now=now,
-                settings=settings,
-                vault=vault_for(app.config["PII_KEY"]),
-                store=store(),
-            )
-        return d
-
-    def act(role, d, action, now, **payload):
-        return disputes.act(
-            db_session,
-            actor=actors[role],
-            dispute_id=d.id,
-            action=action,
-            payload=payload,
-            expected_version=d.version,
-            now=now,
-            settings=settings,
-        )
-
-    return {**ctx, "register": register, "act": act, "actors": actors, "settings": settings}
+    return case_world(app, db_session, today=date(2026, 12, 1))
 
 
 def reminders_of(db_session, d, states=("pending", "due", "sent", "acknowledged")):

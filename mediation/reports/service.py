@@ -241,7 +241,7 @@ def _townships(db_session: Session, within: str | None) -> list[str]:
         db_session.scalars(
             text("""SELECT code FROM area WHERE level = 'township' AND valid_to IS NULL
                     AND code LIKE :p ORDER BY code"""),
-            {"p": f"{within or ''}%"},
+            {"p": f"{(within or '')[:9]}%"},
         )
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -452,6 +453,9 @@ def test_exports_xlsx_csv_json_escaped_and_logged(app, client, db_session, month
     r = client.get(f"{url}?format=xlsx&purpose=报送县综治中心", headers=bearer(token))
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.mimetype.endswith("spreadsheetml.sheet")
+    if os.environ.get("REPORT_SAMPLE_DIR"):  # scripts/render_report_sample.sh looks at it
+        with open(os.path.join(os.environ["REPORT_SAMPLE_DIR"], "township-report.xlsx"), "wb") as f:
+            f.write(r.data)
     wb = load_workbook(io.BytesIO(r.data))
     assert wb.sheetnames == ["汇总表", "分类统计", "重点领域", "红橙案件", "工作开展情况"]
     ws = wb["汇总表"]

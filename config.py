@@ -78,6 +78,8 @@ class Config:
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")
         self.WEBHOOK_SECRET = env("WEBHOOK_SECRET", self.SECRET_KEY)
+        # Screening: a cell's grid worker is reminded this many days before a campaign's due date
+        self.SCREENING_REMIND_DAYS = _int("SCREENING_REMIND_DAYS", 3)
         self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
         self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
         self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)

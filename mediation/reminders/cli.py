@@ -27,7 +27,8 @@ def run_command():
 
 @scheduler_cli.command("run-once")
 @click.argument(
-    "job", type=click.Choice(["sweep", "supervise", "deliver", "digest", "monthly_report"])
+    "job",
+    type=click.Choice(["sweep", "supervise", "deliver", "digest", "monthly_report", "screening"]),
 )
 @click.option("--now", "now_text", default=None, help="ISO 时间（带时区），用于重放某一天")
 def run_once_command(job, now_text):

@@ -52,12 +52,21 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
     def monthly(now):
         return service.monthly_report_reminders(db.session, now=now)
 
+    def screening(now):
+        created = screening.ensure_monthly_campaigns(db.session, now=now)
+        db.session.commit()
+        reminded = screening.late_cell_reminders(
+            db.session, now=now, lead=timedelta(days=cfg["SCREENING_REMIND_DAYS"])
+        )
+        return {"campaigns": created, "reminders": reminded}
+
     return {
         "sweep": sweep,
         "supervise": supervise,
         "deliver": deliver,
         "digest": digest,
         "monthly_report": monthly,
+        "screening": screening,
     }
 
 
@@ -122,4 +131,6 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     sched.add_job(guarded("supervise"), "interval", minutes=10, id="supervise", next_run_time=now)
     sched.add_job(guarded("digest"), "cron", hour=8, minute=0, id="digest")
     sched.add_job(guarded("monthly_report"), "cron", day=1, hour=6, id="monthly_report")
+    # This month's routine campaigns, and reminders for cells not screened before the due date
+    sched.add_job(guarded("screening"), "cron", hour=7, minute=0, id="screening")
     sched.start()

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from clock import BUSINESS_TZ, utcnow
 from extensions import db
 from mediation.reminders import service
+from mediation.screening import service as screening_service
 
 log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
@@ -53,9 +54,9 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         return service.monthly_report_reminders(db.session, now=now)
 
     def screening(now):
-        created = screening.ensure_monthly_campaigns(db.session, now=now)
+        created = screening_service.ensure_monthly_campaigns(db.session, now=now)
         db.session.commit()
-        reminded = screening.late_cell_reminders(
+        reminded = screening_service.late_cell_reminders(
             db.session, now=now, lead=timedelta(days=cfg["SCREENING_REMIND_DAYS"])
         )
         return {"campaigns": created, "reminders": reminded}

@@ -738,13 +738,15 @@ def late_cell_reminders(
                     """
                     INSERT INTO reminder (key, kind, area_code, recipient_id, recipient_role,
                         recipient_area, due_at, remind_at, state, title, body, created_at)
-                    SELECT 'screening:' || :cid || ':' || g.code, 'screening_due', g.code,
+                    SELECT 'screening:' || CAST(:cid AS text) || ':' || g.code, 'screening_due', g.code,
                            w.user_id,
                            CASE WHEN w.user_id IS NULL THEN 'village_admin' END,
                            CASE WHEN w.user_id IS NULL THEN g.village_code END,
                            :due, :remind, 'pending', :title,
-                           jsonb_build_object('campaign_id', :cid, 'campaign_title', :ctitle,
-                                              'cell_code', g.code, 'due_on', :due_on),
+                           jsonb_build_object('campaign_id', CAST(:cid AS text),
+                                              'campaign_title', CAST(:ctitle AS text),
+                                              'cell_code', g.code,
+                                              'due_on', CAST(:due_on AS text)),
                            :now
                     FROM grid_cell g
                     LEFT JOIN LATERAL (

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor, request_now
-from api.disputes import _photos, store
+from api.disputes import inline_photos, store
 from api.schemas.screening import (
     CampaignCoverageOut,
     CampaignIn,
@@ -62,7 +62,7 @@ class Rounds(MethodView):
             db.session,
             actor=current_actor(),
             data=data,
-            photos=_photos(data),
+            photos=inline_photos(data),
             now=request_now(),
             store=store(),
         )

@@ -78,6 +78,8 @@ class Config:
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")
         self.WEBHOOK_SECRET = env("WEBHOOK_SECRET", self.SECRET_KEY)
+        # Screening: a cell's grid worker is reminded this many days before a campaign's due date
+        self.SCREENING_REMIND_DAYS = _int("SCREENING_REMIND_DAYS", 3)
         self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
         # Monthly report: due before this day of the report month; drafts generated on that day
         # (02:00 Asia/Shanghai) for the month before.

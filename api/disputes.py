@@ -69,7 +69,8 @@ def store() -> attachments.FileStore:
     return attachments.FileStore(current_app.config["ATTACHMENT_DIR"])
 
 
-def _photos(data: dict) -> list[attachments.Checked]:
+def inline_photos(data: dict) -> list[attachments.Checked]:
+    """Photos sent inline (base64) in a JSON body, checked on their bytes."""
     out = []
     for i, photo in enumerate(data.get("photos") or []):
         field = f"photos[{i}]"
@@ -147,7 +148,7 @@ class Disputes(MethodView):
             db.session,
             actor=current_actor(),
             data=data,
-            photos=_photos(data),
+            photos=inline_photos(data),
             now=now,
             settings=settings(),
             vault=vault(),

@@ -61,6 +61,7 @@ _TRANSLATIONS = [
     (r"^Not a valid UUID\.$", "应为 UUID"),
     (r"^Not a valid datetime\.$", "应为时间，格式如 2026-05-01T08:30:00+08:00"),
     (r"^Not a valid date\.$", "应为日期，格式如 2026-05-01"),
+    (r"^Not a valid aware datetime\.$", "应为带时区的时间，格式如 2026-05-01T08:30:00+08:00"),
     (r"^Not a valid email address\.$", "邮箱格式不对"),
     (r"^Invalid input type\.$", "类型不对"),
     (r"^Invalid JSON body\.$", "JSON 格式有误"),

@@ -18,6 +18,7 @@ from geo.quality import format_report, quality_report
 from mediation import calendar
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
 from mediation.pii import vault_for
+from mediation.screening.service import ensure_monthly_campaigns
 from mediation.users.passwords import hasher_for
 
 demo_cli = click.Group("demo", help="演示数据")
@@ -44,6 +45,7 @@ def load_command(data_dir, report):
             glob.glob(os.path.join(current_app.root_path, "..", "data", "calendar", "*.json"))
         ):
             calendar.import_year(db.session, doc=calendar.read_file(path))
+        ensure_monthly_campaigns(db.session, now=utcnow())
         created = ensure_demo_accounts(
             db.session,
             vault=vault_for(current_app.config["PII_KEY"]),

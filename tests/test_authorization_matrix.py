@@ -251,6 +251,60 @@ def _report(suffix="", body=None, status="draft"):
     return build
 
 
+def _round_payload(cell, **over):
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "cell_code": cell,
+        "screened_at": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
+        "households_visited": 12,
+        "key_areas": ["涉农问题"],
+        "zero_report": True,
+    }
+    body.update(over)
+    return body
+
+
+def _record_round(ctx, role, where):
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    return "/api/v1/screening/rounds", _round_payload(cell)
+
+
+def _round(ctx, role, where):
+    return f"/api/v1/screening/rounds/{ctx['rounds'][where].id}", None
+
+
+def _launch(ctx, role, where):
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    area = ctx["village"] if where == "in" else ctx["other_village"]
+    return "/api/v1/screening/campaigns", {
+        "title": "春节前 征地拆迁 欠薪 专项排查",
+        "area_code": area,
+        "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=10)).isoformat(),
+        "key_areas": ["征地拆迁", "社会保障与欠薪"],
+    }
+
+
+def _campaign_coverage(ctx, role, where):
+    return f"/api/v1/screening/campaigns/{ctx['campaigns'][where].id}/coverage", None
+
+
+def _monthly_coverage(ctx, role, where):
+    from datetime import UTC, datetime
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    if where == "out":
+        area = ctx["other_village"]
+    else:
+        area = ctx["cells"][0] if role == "grid_worker" else ctx["village"]
+    return f"/api/v1/screening/coverage?area={area}&month={month}", None
+
+
 RULES: dict[tuple[str, str], Rule] = {
     ("console.Dashboard", "GET"): Rule(VIEWERS, 200, _console("dashboard"), outside_ok=COUNTY_ONLY),
     ("console.SupervisionList", "GET"): Rule(
@@ -323,6 +377,31 @@ RULES: dict[tuple[str, str], Rule] = {
     ("disputes.AttachmentFile", "GET"): Rule(
         CASE_ROLES, 200, _download, outside_ok=frozenset({"county_admin"})
     ),
+    ("screening.Rounds", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/screening/rounds")),
+    ("screening.Rounds", "POST"): Rule(
+        frozenset({"grid_worker"}),
+        201,
+        _record_round,
+        outside_ok=frozenset(),
+        outside_status=422,
+    ),
+    ("screening.RoundDetail", "GET"): Rule(
+        CASE_ROLES, 200, _round, outside_ok=frozenset({"county_admin"})
+    ),
+    ("screening.Campaigns", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/screening/campaigns")),
+    ("screening.Campaigns", "POST"): Rule(
+        frozenset({"center_staff", "county_admin"}),
+        201,
+        _launch,
+        outside_ok=frozenset({"county_admin"}),
+        outside_status=422,
+    ),
+    ("screening.CampaignCoverage", "GET"): Rule(
+        CASE_ROLES, 200, _campaign_coverage, outside_ok=frozenset({"county_admin"})
+    ),
+    ("screening.MonthlyCoverage", "GET"): Rule(
+        CASE_ROLES, 200, _monthly_coverage, outside_ok=frozenset({"county_admin"})
+    ),
     ("health.Health", "GET"): Rule("public", 200, _p("/api/v1/health")),
     ("api-docs.openapi_json", "GET"): Rule("public", 200, _p("/api/openapi.json")),
     ("api-docs.openapi_swagger_ui", "GET"): Rule("public", 200, _p("/api/docs")),
@@ -392,6 +471,7 @@ def ctx(app, db_session):
     c = role_users(app, db_session)
     c["db_session"] = db_session
     c["cases"], c["attachments"] = _cases(app, db_session, c)
+    c["rounds"], c["campaigns"] = _screening(app, db_session, c)
     c["points"] = {
         "in": point_in(db_session, c["cells"][0]),
         "out": point_in(db_session, c["other_cells"][0]),
@@ -450,6 +530,45 @@ def _cases(app, db_session, c):
             )
             cases[where] = case
     return cases, atts
+
+
+def _screening(app, db_session, c):
+    """A zero-report round in the users' village and one in the other township; this month's
+    routine campaigns of both townships."""
+    from datetime import UTC, datetime
+
+    from api.schemas.screening import RoundIn
+    from api.screening import store
+    from clock import business_date
+    from mediation.screening import service as screening
+    from mediation.screening.models import ScreeningCampaign
+    from mediation.users.actor import load_actor
+    from tests.factories import OTHER_TOWNSHIP, TOWNSHIP
+
+    now = datetime.now(UTC)
+    rounds = {}
+    for where, user, cell in (
+        ("in", c["users"]["grid_worker"], c["cells"][0]),
+        ("out", c["targets"]["gw_out"], c["other_cells"][0]),
+    ):
+        actor = load_actor(db_session, user=user, today=business_date(now))
+        rounds[where], _ = screening.record_round(
+            db_session,
+            actor=actor,
+            data=RoundIn().load(_round_payload(cell)),
+            photos=[],
+            now=now,
+            store=store(),
+        )
+    screening.ensure_monthly_campaigns(db_session, now=now)
+    month = business_date(now).strftime("%Y-%m")
+    campaigns = {
+        where: db_session.query(ScreeningCampaign)
+        .filter_by(kind="routine", month=month, area_code=code)
+        .one()
+        for where, code in (("in", TOWNSHIP), ("out", OTHER_TOWNSHIP))
+    }
+    return rounds, campaigns
 
 
 def _call(client, method, path, body, headers):

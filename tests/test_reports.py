@@ -585,3 +585,67 @@ def test_hot_spots_find_cases_close_in_space_and_time(db_session, month):
         system="gcj02",
     )
     assert none["features"] == []
+
+
+def test_screening_rounds_feed_the_report_and_the_dashboard(app, db_session, month):
+    """Three October rounds in the village: two found D and G, one zero report (零报告)."""
+    import uuid
+
+    from api.disputes import store
+    from api.schemas.screening import RoundIn
+    from mediation.screening import service as screening
+
+    worker = month["actors"]["grid_worker"]
+    cells, cases = month["cells"], month["cases"]
+    for cell, day, found in (
+        (cells[0], 3, [cases["d"]]),
+        (cells[1], 12, []),
+        (cells[0], 20, [cases["g"]]),
+    ):
+        data = RoundIn().load(
+            {
+                "client_id": str(uuid.uuid4()),
+                "cell_code": cell,
+                "screened_at": at(10, day, 11).isoformat(),
+                "households_visited": 20,
+                "key_areas": ["涉农问题"],
+                "zero_report": not found,
+                "dispute_ids": [str(c.id) for c in found],
+            }
+        )
+        with app.test_request_context():
+            screening.record_round(
+                db_session, actor=worker, data=data, photos=[], now=at(10, day, 12), store=store()
+            )
+    expected = {
+        "rounds": 3,
+        "zero_reports": 1,
+        "found": 2,
+        "cells_total": len(cells),
+        "cells_screened": 2,
+        "coverage": round(2 / len(cells), 4),
+        "found_by_key_area": {"涉农问题": 2},
+    }
+    draft = _draft(db_session, month)
+    assert draft.figures["screening"] == expected
+    out = console.dashboard(
+        db_session,
+        scope=month["actors"]["center_staff"].case_scope,
+        area=month["village"],
+        period=OCTOBER,
+        now=at(11, 1),
+    )
+    assert out["screening"] == expected
+    by_cell = {c["code"]: c["screening"] for c in out["children"]}
+    assert by_cell[cells[0]]["rounds"] == 2 and by_cell[cells[1]]["zero_reports"] == 1
+    assert by_cell[cells[0]]["coverage"] == 1.0
+    compiled = service.compile_township(
+        db_session,
+        actor=month["actors"]["center_staff"],
+        township=month["village"][:9],
+        month="2026-11",
+        now=at(11, 5),
+        settings=SETTINGS,
+    )
+    assert compiled["total"]["screening"]["rounds"] == 3
+    assert compiled["total"]["screening"]["found"] == 2

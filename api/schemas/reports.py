@@ -47,6 +47,7 @@ class ChildOut(Schema):
     level = fields.String()
     counts = fields.Dict(keys=fields.String())
     measures = fields.Dict(keys=fields.String())
+    screening = fields.Dict()
 
 
 class DashboardOut(Schema):
@@ -61,6 +62,7 @@ class DashboardOut(Schema):
     overdue_total = fields.Integer()
     figures = fields.Dict(keys=fields.String())
     measures = fields.Dict(keys=fields.String())
+    screening = fields.Dict(metadata={"description": "排查次数、零报告、排查发现、网格覆盖率"})
     trend = fields.List(fields.Dict())
     children = fields.List(fields.Nested(ChildOut))
     definitions = fields.Dict(keys=fields.String())

@@ -29,7 +29,7 @@ def run_command():
 @click.argument(
     "job",
     type=click.Choice(
-        ["sweep", "supervise", "deliver", "digest", "monthly_report", "report_drafts"]
+        ["sweep", "supervise", "deliver", "digest", "monthly_report", "report_drafts", "screening"]
     ),
 )
 @click.option("--now", "now_text", default=None, help="ISO 时间（带时区），用于重放某一天")

@@ -21,6 +21,7 @@ TITLES = {
     "supervision": "督办：下级事项已逾期",
     "daily_digest": "综治中心每日摘要",
     "monthly_report": "本月矛盾纠纷排查化解情况请于 18 日前报送",
+    "screening_due": "本网格矛盾纠纷排查尚未完成，请按时排查（无发现也须零报告）",
 }
 
 

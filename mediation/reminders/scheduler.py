@@ -20,6 +20,7 @@ from sqlalchemy import text
 from clock import BUSINESS_TZ, utcnow
 from extensions import db
 from mediation.reminders import service
+from mediation.screening import service as screening_service
 
 log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
@@ -63,6 +64,14 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
             db.session, month=reports.report_month_of(now), now=now, settings=settings
         )
 
+    def screening(now):
+        created = screening_service.ensure_monthly_campaigns(db.session, now=now)
+        db.session.commit()
+        reminded = screening_service.late_cell_reminders(
+            db.session, now=now, lead=timedelta(days=cfg["SCREENING_REMIND_DAYS"])
+        )
+        return {"campaigns": created, "reminders": reminded}
+
     return {
         "sweep": sweep,
         "supervise": supervise,
@@ -70,6 +79,7 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         "digest": digest,
         "monthly_report": monthly,
         "report_drafts": report_drafts,
+        "screening": screening,
     }
 
 
@@ -141,4 +151,6 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
         hour=2,
         id="report_drafts",
     )
+    # This month's routine campaigns, and reminders for cells not screened before the due date
+    sched.add_job(guarded("screening"), "cron", hour=7, minute=0, id="screening")
     sched.start()

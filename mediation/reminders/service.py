@@ -125,6 +125,33 @@ def _cancel(r: Reminder, now: datetime, reason: str) -> None:
     r.state, r.cancelled_at, r.cancel_reason = CANCELLED, now, reason
 
 
+def cancel_keys(db_session: Session, *, keys: list[str], now: datetime, reason: str) -> int:
+    """Cancel the open reminders with these keys and the supervision raised on them (flush only)."""
+    if not keys:
+        return 0
+    rows = db_session.scalars(
+        select(Reminder)
+        .where(Reminder.key.in_(keys), Reminder.state.in_(OPEN_STATES))
+        .with_for_update()
+    ).all()
+    ids = [r.id for r in rows]
+    children = (
+        db_session.scalars(
+            select(Reminder).where(
+                Reminder.parent_id.in_(ids),
+                Reminder.kind == "supervision",
+                Reminder.state.in_(OPEN_STATES),
+            )
+        ).all()
+        if ids
+        else []
+    )
+    for r in [*rows, *children]:
+        _cancel(r, now, reason)
+    db_session.flush()
+    return len(rows)
+
+
 def _insert(
     db_session: Session,
     *,
@@ -236,6 +263,8 @@ def supervise(db_session: Session, *, now: datetime, delay: timedelta, batch: in
             r.supervised_at = now
             dispute = cases.get(r.dispute_id)
             if dispute is None:
+                if r.kind == "screening_due":
+                    made += _supervise_screening(db_session, r, now)
                 continue
             level = (
                 dispute.handling_level
@@ -265,6 +294,36 @@ def supervise(db_session: Session, *, now: datetime, delay: timedelta, batch: in
             )
             made += 1
         db_session.commit()
+
+
+def _supervise_screening(db_session: Session, r: Reminder, now: datetime) -> int:
+    """A cell still not screened after the delay: 督办 to its village head and township centre."""
+    cell = r.area_code
+    body = {
+        "overdue_kind": r.kind,
+        "overdue_since": r.due_at.isoformat(),
+        "cell_code": cell,
+        "campaign_id": (r.body or {}).get("campaign_id"),
+        "campaign_title": (r.body or {}).get("campaign_title"),
+    }
+    for suffix, who in (
+        ("", planning.Recipient(role="village_admin", area=cell[:12])),
+        (":township", planning.Recipient(role="center_staff", area=cell[:9])),
+    ):
+        _insert(
+            db_session,
+            key=f"supervise:{r.id}{suffix}",
+            kind="supervision",
+            dispute=None,
+            recipient=who,
+            due_at=now,
+            remind_at=now,
+            now=now,
+            area=cell,
+            parent_id=r.id,
+            body=body,
+        )
+    return 2
 
 
 def daily_digest(db_session: Session, *, now: datetime) -> int:

@@ -24,6 +24,8 @@ from mediation.disputes.enums import (
     STATUS_LABELS,
 )
 from mediation.reports import metrics
+from mediation.reports.service import empty_screening, screening_dict
+from mediation.screening.metrics import screening_figures
 
 DUE_KIND_LABELS = {
     "acceptance": "受理决定",
@@ -150,11 +152,17 @@ def dashboard(
                 **{k: v for k, v in metrics.rates(r).items() if k != "agreements"},
             }
         )
+    screening = screening_figures(
+        db_session, level=info["level"], prefix=area, start=period.start_at, end=period.end_at
+    )
     children = []
     if len(area) < 15:
         level = metrics.CHILD_LEVEL[len(area)]
         rows = metrics.area_rows(
             db_session, parent=area, level=level, period=period, first_visit_days=first_visit_days
+        )
+        child_screening = screening_figures(
+            db_session, level=level, prefix=area, start=period.start_at, end=period.end_at
         )
         names = _names(db_session, list(rows))
         children = [
@@ -164,6 +172,9 @@ def dashboard(
                 "level": level,
                 "counts": _public_counts(r),
                 "measures": metrics.rates(r),
+                "screening": screening_dict(child_screening[code])
+                if code in child_screening
+                else empty_screening(),
             }
             for code, r in sorted(rows.items())
             if code != area
@@ -179,6 +190,7 @@ def dashboard(
         "overdue_total": sum(overdue.values()),
         "figures": _public_counts(row),
         "measures": metrics.rates(row),
+        "screening": screening_dict(screening[area]) if area in screening else empty_screening(),
         "trend": trend,
         "children": children,
         "definitions": metrics.DEFINITIONS,

@@ -27,6 +27,7 @@ from mediation.pii import mask_name
 from mediation.reminders.models import CANCELLED, OPEN_STATES, Reminder
 from mediation.reports import metrics
 from mediation.reports.models import DRAFT, SUBMITTED, MonthlyReport
+from mediation.screening.metrics import screening_figures
 from mediation.users.actor import Actor
 from mediation.users.enums import VILLAGE_ADMIN
 
@@ -130,17 +131,14 @@ ORDER BY d.village_code, d.risk_level DESC, d.registered_at"""
 
 def _screening(db_session: Session, *, parent: str, level: str, period: metrics.Period) -> dict:
     """Screening figures (排查) per area, from the screening module's shared definitions."""
-    try:
-        from mediation.screening.metrics import screening_figures
-    except ImportError:  # pragma: no cover - screening not installed
-        return {}
     figures = screening_figures(
         db_session, level=level, prefix=parent, start=period.start_at, end=period.end_at
     )
-    return {code: _screening_dict(f) for code, f in figures.items()}
+    return {code: screening_dict(f) for code, f in figures.items()}
 
 
-def _screening_dict(f) -> dict:
+def screening_dict(f) -> dict:
+    """Screening figures as stored in a snapshot."""
     return {
         "rounds": f.rounds,
         "zero_reports": f.zero_reports,

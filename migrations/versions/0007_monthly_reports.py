@@ -1,7 +1,7 @@
 """monthly reports: versioned snapshots (submitted rows frozen by a trigger), period indexes
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-23 02:14:11.549435
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0007'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -291,8 +291,11 @@ def test_dashboard_measures_match_the_hand_count(db_session, month):
     # Overdue on 11-01: only C's mediation (D's new mediation runs to 11-21, H's acceptance 11-04)
     assert out["overdue_total"] == 1
     assert {i["kind"]: i["count"] for i in out["overdue_by_kind"] if i["count"]} == {"mediation": 1}
-    assert [t["month"] for t in out["trend"]] == ["2026-10"]
-    assert out["trend"][0]["new_registered"] == 6 and out["trend"][0]["local_rate"] == 0.5
+    trend = {t["month"]: t for t in out["trend"]}
+    assert list(trend) == ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    assert trend["2026-10"]["new_registered"] == 6 and trend["2026-10"]["local_rate"] == 0.5
+    assert trend["2026-09"]["new_registered"] == 3  # A B C
+    assert trend["2026-08"]["new_registered"] == 0 and trend["2026-08"]["local_rate"] is None
     # Children are the village's cells: the cases' cell carries everything
     cell = month["cells"][0]
     by_cell = {c["code"]: c for c in out["children"]}

@@ -70,11 +70,16 @@ def check_period(start: date | None, end: date | None, now: datetime) -> metrics
     return metrics.Period(start, date.fromordinal(end.toordinal() + 1))
 
 
-def _months(period: metrics.Period) -> list[metrics.Period]:
-    out, cur = [], period.start.replace(day=1)
+def _months(period: metrics.Period, at_least: int = 6) -> list[metrics.Period]:
+    """The calendar months of the period — at least the last `at_least` months up to its end,
+    at most twelve — each clipped to the period's end."""
+    last = date.fromordinal(period.end.toordinal() - 1).replace(day=1)
+    back = date(last.year - (last.month <= at_least - 1), (last.month - at_least) % 12 + 1, 1)
+    cur = min(period.start.replace(day=1), back)
+    out = []
     while cur < period.end:
         nxt = date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
-        out.append(metrics.Period(max(cur, period.start), min(nxt, period.end)))
+        out.append(metrics.Period(cur, min(nxt, period.end)))
         cur = nxt
     return out[-12:]
 

@@ -139,15 +139,7 @@ def _screening(db_session: Session, *, parent: str, level: str, period: metrics.
 
 def screening_dict(f) -> dict:
     """Screening figures as stored in a snapshot."""
-    return {
-        "rounds": f.rounds,
-        "zero_reports": f.zero_reports,
-        "found": f.found,
-        "cells_total": f.cells_total,
-        "cells_screened": f.cells_screened,
-        "coverage": round(f.coverage, 4) if f.coverage is not None else None,
-        "found_by_key_area": dict(f.found_by_key_area),
-    }
+    return f.as_dict()
 
 
 def empty_screening() -> dict:

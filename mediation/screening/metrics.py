@@ -55,6 +55,18 @@ class ScreeningFigures:
     coverage: float | None  # cells_screened / cells_total, None when cells_total == 0
     found_by_key_area: dict[str, int] = field(default_factory=dict)
 
+    def as_dict(self) -> dict:
+        """Plain JSON (coverage rounded to four places), as reports store and the API returns."""
+        return {
+            "rounds": self.rounds,
+            "zero_reports": self.zero_reports,
+            "found": self.found,
+            "cells_total": self.cells_total,
+            "cells_screened": self.cells_screened,
+            "coverage": round(self.coverage, 4) if self.coverage is not None else None,
+            "found_by_key_area": dict(self.found_by_key_area),
+        }
+
 
 def _coverage(screened: int, total: int) -> float | None:
     return screened / total if total else None

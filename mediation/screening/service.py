@@ -603,16 +603,7 @@ def _cell_rows(db_session: Session, *, prefix: str, actor: Actor, start, end, to
 
 
 def _figures_out(f: metrics.ScreeningFigures) -> dict:
-    return {
-        "rounds": f.rounds,
-        "zero_reports": f.zero_reports,
-        "found": f.found,
-        "cells_total": f.cells_total,
-        "cells_screened": f.cells_screened,
-        "cells_missing": f.cells_total - f.cells_screened,
-        "coverage": round(f.coverage, 4) if f.coverage is not None else None,
-        "found_by_key_area": f.found_by_key_area,
-    }
+    return {**f.as_dict(), "cells_missing": f.cells_total - f.cells_screened}
 
 
 def campaign_coverage(db_session: Session, *, actor: Actor, campaign_id: int, now: datetime):

@@ -42,7 +42,7 @@ def _check_production_secrets(app: Flask) -> None:
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
-    from api import auth, disputes, errors, geo, health, inbox, sessions, users
+    from api import auth, disputes, errors, geo, health, inbox, sessions, sync, users
     from api.jsonio import JSONProvider
     from geo.cli import geo_cli
     from mediation.cli import demo_cli
@@ -68,7 +68,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     errors.register(app)
     auth.register(app)
-    for module in (health, sessions, users, geo, disputes, inbox):
+    for module in (health, sessions, users, geo, disputes, inbox, sync):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, false, not_, or_, select, text, tuple_
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from errors import DomainError, NotFound, ValidationFailed
@@ -434,12 +434,14 @@ def _push_one(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
         return _answer(op, APPLIED, received_at=now, result=result)
     except IntegrityError:
         row = db_session.get(SyncOperation, op["op_id"], populate_existing=True)
-        if row is None:
-            raise
-        return _replay(db_session, actor, op, row, digest, now)
+        if row is not None:
+            return _replay(db_session, actor, op, row, digest, now)
+        log.exception("sync operation %s failed", op["op_id"])
+        error = {"code": "server_error", "message": "服务器处理失败，请稍后重发", "retryable": True}
+        return _answer(op, REJECTED, received_at=now, error=error)
     except DomainError as exc:
         return _refusal(db_session, actor, op, record, exc, now)
-    except SQLAlchemyError:
+    except Exception:
         log.exception("sync operation %s failed", op["op_id"])
         error = {"code": "server_error", "message": "服务器处理失败，请稍后重发", "retryable": True}
         return _answer(op, REJECTED, received_at=now, error=error)

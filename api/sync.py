@@ -43,7 +43,8 @@ PROTOCOL = """
 `reset=true`（先清空本地缓存）并带 `enumerations` 和 `config`。`has_more=true` 时立即拉下一页；
 **处理完一页后再保存它的 `cursor`**。游标不会跳过任何已提交的变化（按事务号排序，只发比所有
 仍在运行的事务更早的变化）；偶尔会重复发送同一案件的当前状态，覆盖即可。游标无效 → 422
-`invalid_cursor`：不带游标重新完整同步。
+`invalid_cursor`：不带游标重新完整同步。用户的角色或辖区变了会收到 `{"type": "scope",
+"op": "resync"}`：清空本地缓存和游标，重新完整同步。
 
 **推送** `POST /api/v1/sync/operations`：一批离线操作（最多 100 个），按顺序执行，每个都有客户端
 生成的 `op_id`（重发时不变）和所依据的案件版本 `base_version`。`kind`：`register`（`case_id` 为

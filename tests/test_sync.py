@@ -94,6 +94,11 @@ def world(app):
         db.session.rollback()
         db.session.remove()
         with db.engine.begin() as conn:
+            user_ids = list(
+                conn.execute(
+                    text("SELECT id FROM user_account WHERE username = ANY(:u)"), {"u": list(USERS)}
+                ).scalars()
+            )
             conn.execute(
                 text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only")
             )
@@ -104,8 +109,11 @@ def world(app):
                 text("DELETE FROM user_account WHERE username = ANY(:u)"), {"u": list(USERS)}
             )
             conn.execute(
-                text("DELETE FROM sync_change WHERE village_code = :v OR cell_code LIKE :p"),
-                {"v": village, "p": village + "%"},
+                text(
+                    "DELETE FROM sync_change WHERE village_code = :v OR cell_code LIKE :p "
+                    "OR (entity = 'scope' AND user_id = ANY(:ids))"
+                ),
+                {"v": village, "p": village + "%", "ids": user_ids},
             )
 
 
@@ -277,6 +285,23 @@ def test_a_case_taken_away_with_its_cell_is_a_tombstone(app, world):
         conn.execute(text("ALTER TABLE dispute_event ENABLE TRIGGER dispute_event_append_only"))
     deleted, _ = med.pull()
     assert deleted == [{"type": "case", "op": "delete", "id": case["id"], "reason": "deleted"}]
+
+
+def test_a_change_of_roles_asks_the_phone_to_sync_again(app, world):
+    from extensions import db
+
+    client = app.test_client()
+    phone = Phone(client, "s_med")
+    phone.pull()
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE user_role SET area_code = :t WHERE user_id = :u"),
+            {"t": TOWNSHIP, "u": world["med_id"]},
+        )
+    entries, _ = phone.pull()
+    assert entries == [
+        {"type": "scope", "op": "resync", "id": str(world["med_id"]), "reason": "roles_changed"}
+    ]
 
 
 def test_a_change_waits_for_older_transactions_still_running(app, world):

@@ -20,15 +20,22 @@ class ChangesQuery(Schema):
 class ChangeOut(Schema):
     """One entry of the stream: an upsert with the current state, or a tombstone."""
 
-    type = fields.String(metadata={"description": "case / cell"})
-    op = fields.String(metadata={"description": "upsert（以 data 覆盖本地）/ delete（删除本地）"})
+    type = fields.String(metadata={"description": "case / cell / scope"})
+    op = fields.String(
+        metadata={
+            "description": "upsert（以 data 覆盖本地）/ delete（删除本地）/ resync（角色已变："
+            "清空本地，不带游标重新完整同步）"
+        }
+    )
     id = fields.Raw(metadata={"description": "案件 UUID 或网格代码"})
     data = fields.Dict(
         metadata={
             "description": "当前状态：案件摘要（不含个人信息）+ reminders；网格（geometry 仅在变化时）"
         }
     )
-    reason = fields.String(metadata={"description": "删除原因：out_of_scope / deleted / retired"})
+    reason = fields.String(
+        metadata={"description": "out_of_scope / deleted / retired / roles_changed"}
+    )
 
 
 class ChangesOut(Schema):

@@ -14,7 +14,8 @@ from extensions import db
 # Entities in the log
 CASE = "case"  # a dispute row, or one of its reminders, changed (or it was deleted)
 CELL = "cell"  # a grid cell's boundary or attributes changed
-ASSIGNMENT = "assignment"  # a grid worker gained or lost a cell (entity_id = cell code)
+ASSIGNMENT = "assignment"  # a grid worker gained or lost a cell (entity_id = user:cell)
+SCOPE = "scope"  # a user's roles or areas changed (entity_id = user id): resync from scratch
 
 
 class SyncChange(db.Model):

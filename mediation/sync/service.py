@@ -39,6 +39,7 @@ from mediation.sync.models import (
     CELL,
     CONFLICT,
     REJECTED,
+    SCOPE,
     SyncChange,
     SyncOperation,
 )
@@ -150,7 +151,7 @@ def _relevant(actor: Actor):
     return or_(
         and_(SyncChange.entity == CASE, or_(in_area, mine)),
         and_(SyncChange.entity == CELL, cells),
-        and_(SyncChange.entity == ASSIGNMENT, mine),
+        and_(SyncChange.entity.in_([ASSIGNMENT, SCOPE]), mine),
     )
 
 
@@ -281,6 +282,11 @@ def _materialise(db_session, actor: Actor, rows: list[SyncChange], now) -> list[
                 )
             else:
                 out.append(_tombstone(CELL, r.entity_id, RETIRED))
+        elif r.entity == SCOPE:
+            # Roles decide everything a phone holds: drop the cache and the cursor, sync anew.
+            out.append(
+                {"type": SCOPE, "op": "resync", "id": r.entity_id, "reason": "roles_changed"}
+            )
         else:
             out.extend(
                 _assignment_entries(db_session, actor, r.entity_id.split(":", 1)[1], cells, now)

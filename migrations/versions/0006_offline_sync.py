@@ -76,6 +76,19 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION sync_log_roles() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE uid integer;
+BEGIN
+    IF TG_OP = 'DELETE' THEN uid := OLD.user_id; ELSE uid := NEW.user_id; END IF;
+    -- A user's roles or areas changed: their phone must sync from scratch.
+    INSERT INTO sync_change (entity, entity_id, user_id)
+    VALUES ('scope', uid::text, uid)
+    ON CONFLICT (txid, entity, entity_id) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER user_role_sync_log AFTER INSERT OR UPDATE OR DELETE ON user_role
+    FOR EACH ROW EXECUTE FUNCTION sync_log_roles();
 CREATE TRIGGER dispute_sync_log AFTER INSERT OR UPDATE OR DELETE ON dispute
     FOR EACH ROW EXECUTE FUNCTION sync_log_dispute();
 CREATE TRIGGER reminder_sync_log AFTER INSERT OR UPDATE OR DELETE ON reminder
@@ -87,10 +100,12 @@ CREATE TRIGGER cell_assignment_sync_log AFTER INSERT OR UPDATE OR DELETE ON cell
 """
 
 DROP_TRIGGERS = """
+DROP TRIGGER IF EXISTS user_role_sync_log ON user_role;
 DROP TRIGGER IF EXISTS cell_assignment_sync_log ON cell_assignment;
 DROP TRIGGER IF EXISTS grid_cell_sync_log ON grid_cell;
 DROP TRIGGER IF EXISTS reminder_sync_log ON reminder;
 DROP TRIGGER IF EXISTS dispute_sync_log ON dispute;
+DROP FUNCTION IF EXISTS sync_log_roles();
 DROP FUNCTION IF EXISTS sync_log_assignment();
 DROP FUNCTION IF EXISTS sync_log_cell();
 DROP FUNCTION IF EXISTS sync_log_reminder();

@@ -751,3 +751,28 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
     expected = {case_id: committed.count(case_id) for case_id in set(committed)}
     assert counts == expected  # every committed change once, none twice, none missed
     assert sum(counts.values()) == writers * per_writer
+
+
+def test_one_broken_operation_never_fails_the_batch(app, client, db_session, monkeypatch):
+    from mediation.sync import service
+
+    village = village_with_cells(db_session, TOWNSHIP)
+    cell = cells_of(db_session, village)[0]
+    make_user(app, db_session, "t_sync_gw", [{"role": "grid_worker"}], [cell])
+    phone = Phone(client, "t_sync_gw")
+    case_id = str(uuid.uuid4())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(service, "_attach", broken)
+    results = phone.push(
+        [
+            _op("register", case_id, payload=dispute_payload(db_session, cell)),
+            _op("attach_photo", case_id, payload={"sha256": "0" * 64}),
+            _op("transition", case_id, 1, action="accept"),
+        ]
+    )
+    assert [r["status"] for r in results] == ["applied", "rejected", "applied"]
+    assert results[1]["error"]["code"] == "server_error" and results[1]["error"]["retryable"]
+    assert results[2]["result"]["status"] == "accepted"

@@ -1,4 +1,4 @@
-.PHONY: run test setup db psql stop lint bench-locate bench-sweep bench-report
+.PHONY: run test setup db psql stop lint bench-locate bench-sweep bench-report bench-sync
 run:        ## set up everything and serve the demo API on http://127.0.0.1:8000
 	@scripts/dev.sh run
 test:       ## set up everything and run the test suite
@@ -19,3 +19,5 @@ bench-sweep: ## reminder sweep with 100,000 vs 10,000,000 non-due rows (same due
 	@scripts/dev.sh bench sweep_bench $(ARGS)
 bench-report: ## monthly report (township, county) vs one raw SQL statement with 1,000,000 cases; export memory
 	@scripts/dev.sh bench report_bench $(ARGS)
+bench-sync:   ## pull of 100 changes with 1,000,000 cases in the database
+	@scripts/dev.sh bench sync_bench $(ARGS)

@@ -52,6 +52,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         inbox,
         screening,
         sessions,
+        sync,
         users,
     )
     from api.jsonio import JSONProvider
@@ -79,7 +80,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     errors.register(app)
     auth.register(app)
-    for module in (health, sessions, users, geo, disputes, inbox, screening, console):
+    for module in (health, sessions, users, geo, disputes, inbox, screening, sync, console):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

@@ -143,7 +143,7 @@ class Disputes(MethodView):
     def post(self, data):
         """Register a dispute where it happened; routed to its cell, village and township."""
         now = request_now()
-        _check_dates(data, now)
+        check_dates(data, now)
         dispute, created = service.register_dispute(
             db.session,
             actor=current_actor(),
@@ -159,7 +159,7 @@ class Disputes(MethodView):
         return body, 201 if created else 200, headers
 
 
-def _check_dates(data: dict, now) -> None:
+def check_dates(data: dict, now) -> None:
     occurred = data["occurred_at"]
     if occurred > now + timedelta(minutes=10):
         raise ValidationFailed("发生时间不能晚于现在", code="invalid_date", field="occurred_at")

@@ -305,6 +305,31 @@ def _monthly_coverage(ctx, role, where):
     return f"/api/v1/screening/coverage?area={area}&month={month}", None
 
 
+def _push(ctx, role, where):
+    import uuid
+
+    case = ctx["cases"][where]
+    op = {
+        "op_id": str(uuid.uuid4()),
+        "kind": "record_visit",
+        "case_id": str(case.id),
+        "base_version": 1,
+        "payload": {"method": "phone", "result": "performed"},
+    }
+    return "/api/v1/sync/operations", {"operations": [op]}
+
+
+def _photo_put(ctx, role, where):
+    import hashlib
+    import io
+    import uuid
+
+    png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 4
+    return f"/api/v1/sync/photos/{hashlib.sha256(png).hexdigest()}", {
+        "__multipart__": {"file": (io.BytesIO(png), "a.png")}
+    }
+
+
 RULES: dict[tuple[str, str], Rule] = {
     ("console.Dashboard", "GET"): Rule(VIEWERS, 200, _console("dashboard"), outside_ok=COUNTY_ONLY),
     ("console.SupervisionList", "GET"): Rule(
@@ -402,6 +427,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("screening.MonthlyCoverage", "GET"): Rule(
         CASE_ROLES, 200, _monthly_coverage, outside_ok=frozenset({"county_admin"})
     ),
+    ("sync.Changes", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/sync/changes")),
+    # Operations answer per operation: outside the area each one is rejected (case_unknown)
+    ("sync.Operations", "POST"): Rule(CASE_ROLES, 200, _push),
+    ("sync.Photo", "PUT"): Rule(REGISTRARS, 201, _photo_put),
     ("health.Health", "GET"): Rule("public", 200, _p("/api/v1/health")),
     ("api-docs.openapi_json", "GET"): Rule("public", 200, _p("/api/openapi.json")),
     ("api-docs.openapi_swagger_ui", "GET"): Rule("public", 200, _p("/api/docs")),

@@ -214,12 +214,16 @@ def _params(prefix: str, period: Period, first_visit_days: int) -> dict:
 # a resolution counts from its registration again: closing is recorded once, on the case.)
 ACTIVE = "d.registered_at < :end AND (d.closed_at IS NULL OR d.closed_at >= :start)"
 _RESOLVED_IN = "d.resolved_at >= :start AND d.resolved_at < :end"
-_FLAG = "EXISTS (SELECT 1 FROM risk_assessment ra WHERE ra.dispute_id = d.id AND '{f}' = ANY(ra.forced_reasons))"
+# Forced-RED reasons ever recorded on the case, looked up once per case.
+_FLAGS = """LEFT JOIN LATERAL (
+  SELECT bool_or('violence_threat' = ANY(ra.forced_reasons)) AS violence,
+         bool_or('collective_petition' = ANY(ra.forced_reasons)) AS petition
+  FROM risk_assessment ra WHERE ra.dispute_id = d.id) f ON true"""
 
 
 def _queries(g: str, where: str) -> dict[str, str]:
-    violence = _FLAG.format(f="violence_threat")
-    petition = _FLAG.format(f="collective_petition")
+    violence = "f.violence"
+    petition = "f.petition"
     return {
         "cases": f"""
 SELECT d.{g} AS area,
@@ -251,7 +255,7 @@ SELECT d.{g} AS area,
   count(*) FILTER (WHERE {_RESOLVED_IN} AND d.group_dispute AND {violence}) AS prevented_fight,
   coalesce(sum(d.people_involved) FILTER (WHERE {_RESOLVED_IN} AND d.group_dispute AND {violence}),
     0) AS prevented_fight_people
-FROM dispute d WHERE {where} AND {ACTIVE}
+FROM dispute d {_FLAGS} WHERE {where} AND {ACTIVE}
 GROUP BY 1""",
         "by_source": f"""
 SELECT d.{g} AS area, d.source AS key, count(*) AS n FROM dispute d

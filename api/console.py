@@ -3,7 +3,9 @@ monthly report (drafts, narrative, submission, corrections, township compile, ex
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, time
+from urllib.parse import quote
 
 from flask import Response, current_app, request, send_file, stream_with_context
 from flask.views import MethodView
@@ -87,10 +89,6 @@ def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> Non
     db.session.commit()
 
 
-def _download_name(stem: str, fmt: str) -> str:
-    return f"{stem}.{fmt}"
-
-
 def _csv_response(chunks, filename: str) -> Response:
     response = Response(stream_with_context(chunks), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
@@ -99,8 +97,7 @@ def _csv_response(chunks, filename: str) -> Response:
 
 
 def _disposition(filename: str) -> str:
-    from urllib.parse import quote
-
+    # An ASCII fallback for old clients, the Chinese name (RFC 5987) for the rest.
     return f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
 
 
@@ -324,8 +321,6 @@ def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.{fmt}"
     if fmt == "csv":
         return _csv_response(exports.report_csv(compiled), name)
-    import io
-
     return send_file(
         io.BytesIO(exports.report_workbook(compiled)),
         mimetype=XLSX,

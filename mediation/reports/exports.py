@@ -12,6 +12,7 @@ import csv
 import io
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 
 from openpyxl import Workbook
@@ -277,8 +278,6 @@ def report_workbook(compiled: dict) -> bytes:
 
 
 def _last_day(end_iso: str) -> str:
-    from datetime import date, timedelta
-
     return (date.fromisoformat(end_iso) - timedelta(days=1)).isoformat()
 
 

@@ -259,10 +259,17 @@ def generate_drafts(
     made = 0
     for township in _townships(db_session, within):
         figures = village_figures(db_session, township=township, month=month, settings=settings)
+        latest_of: dict[str, MonthlyReport] = {}
+        for r in db_session.scalars(
+            select(MonthlyReport)
+            .where(MonthlyReport.month == month, MonthlyReport.area_code.startswith(township))
+            .order_by(MonthlyReport.version)
+        ):
+            latest_of[r.area_code] = r  # one query per township, not one per village
         for code, fig in figures.items():
             if within and not code.startswith(within):
                 continue
-            latest = _latest(db_session, code, month)
+            latest = latest_of.get(code)
             if latest is None:
                 db_session.add(
                     MonthlyReport(

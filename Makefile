@@ -1,8 +1,10 @@
-.PHONY: run test setup db psql stop lint bench-locate bench-sweep bench-report bench-sync
+.PHONY: run test fuzz setup db psql stop lint bench bench-data bench-locate bench-sweep bench-report bench-sync
 run:        ## set up everything and serve the demo API on http://127.0.0.1:8000
 	@scripts/dev.sh run
 test:       ## set up everything and run the test suite
 	@scripts/dev.sh test $(ARGS)
+fuzz:       ## the long fuzz run (FUZZ_EXAMPLES=300, FUZZ_SEED=…, FUZZ_TAGS="disputes or sync")
+	@scripts/fuzz.sh $(ARGS)
 setup:
 	@scripts/dev.sh setup
 db:
@@ -13,11 +15,15 @@ stop:       ## stop the project's PostgreSQL cluster
 	@scripts/dev.sh stop
 lint:
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
-bench-locate: ## locate through the API vs raw SQL, on the county and on >= 100,000 cells
-	@scripts/dev.sh bench locate_bench $(ARGS)
-bench-sweep: ## reminder sweep with 100,000 vs 10,000,000 non-due rows (same due rows)
-	@scripts/dev.sh bench sweep_bench $(ARGS)
-bench-report: ## monthly report (township, county) vs one raw SQL statement with 1,000,000 cases; export memory
-	@scripts/dev.sh bench report_bench $(ARGS)
-bench-sync:   ## pull of 100 changes with 1,000,000 cases in the database
-	@scripts/dev.sh bench sync_bench $(ARGS)
+bench:        ## every benchmark scenario at province scale next to its raw-SQL baseline (table + bench/results/bench.json)
+	@scripts/dev.sh bench run $(ARGS)
+bench-data:   ## generate the province: >= 100,000 grid cells, >= 1,000,000 cases (once; kept)
+	@scripts/dev.sh bench dataset $(ARGS)
+bench-locate: ## one scenario each (see bench/run.py for all)
+	@scripts/dev.sh bench run --only locate $(ARGS)
+bench-sweep:
+	@scripts/dev.sh bench run --only sweep $(ARGS)
+bench-report:
+	@scripts/dev.sh bench run --only report,export $(ARGS)
+bench-sync:
+	@scripts/dev.sh bench run --only sync $(ARGS)

@@ -38,7 +38,16 @@ class Config:
             "connect_args": {"connect_timeout": 5, "options": env("DB_OPTIONS", "-c jit=off")},
         }
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # Request bodies: any body (uploads, registrations with inline photos) at most
+        # MAX_CONTENT_LENGTH; other JSON bodies at most MAX_JSON_BYTES, nested MAX_JSON_DEPTH deep.
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+        self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
+        self.MAX_JSON_DEPTH = _int("MAX_JSON_DEPTH", 32)
+
+        # Browsers: origins allowed to call the API cross-origin (comma-separated; none by
+        # default) and HSTS (seconds; set it only when the API is served over TLS).
+        self.CORS_ORIGINS = [o.strip() for o in env("CORS_ORIGINS", "").split(",") if o.strip()]
+        self.HSTS_SECONDS = _int("HSTS_SECONDS", 0)
 
         # Business timezone: deadlines, report windows and "today"; storage is UTC.
         self.BUSINESS_TZ = env("BUSINESS_TZ", "Asia/Shanghai")
@@ -57,6 +66,10 @@ class Config:
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", "1") == "1"
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "20 per minute")  # failed logins per IP
+        # Per user: reveals of full ID numbers/phones (bounds what a stolen account can harvest)
+        # and failed password changes (guessing the old password with a stolen access token).
+        self.REVEAL_RATE_LIMIT = env("REVEAL_RATE_LIMIT", "60 per hour")
+        self.PASSWORD_RATE_LIMIT = env("PASSWORD_RATE_LIMIT", "5 per 15 minutes")
         self.LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)  # in a row, per account
         self.LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
         self.ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)

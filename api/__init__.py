@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, send_from_directory
+from flask import Flask, current_app, send_from_directory
 from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError
 
 from api.errors import ErrorSchema
+from api.openapi import StatusPlugin
 from config import DEFAULT_SECRET, get_config
 from extensions import db, jwt, limiter, migrate
 
@@ -16,6 +18,8 @@ class MediationApi(Api):
     """flask-smorest Api whose errors use our one error shape."""
 
     ERROR_SCHEMA = ErrorSchema
+    # No catch-all `default` response: api.openapi lists every status an operation can answer.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error):
         """Delegate to api.errors so that every error has the same body."""
@@ -40,6 +44,17 @@ def _check_production_secrets(app: Flask) -> None:
         )
 
 
+def _release_session(_exc=None) -> None:
+    """End the request's session. If its connection died after the answer was made (database
+    restarted), discard it instead of failing the rollback: the client keeps its answer."""
+    try:
+        db.session.remove()
+    except DBAPIError:
+        current_app.logger.warning("database connection lost after the response; discarded")
+        db.session.registry().invalidate()
+        db.session.remove()
+
+
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
     from api import (
@@ -50,7 +65,9 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         geo,
         health,
         inbox,
+        inputs,
         screening,
+        security,
         sessions,
         sync,
         users,
@@ -73,13 +90,25 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     api_logging.configure()
 
     db.init_app(app)
+    app.teardown_appcontext(_release_session)  # runs before Flask-SQLAlchemy's own teardown
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     jwt.init_app(app)
     limiter.init_app(app)
 
-    api = MediationApi(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    from api.schemas.disputes import Money
+
+    api = MediationApi(
+        app,
+        spec_kwargs={
+            "info": {"description": _API_DESCRIPTION},
+            "extra_plugins": [StatusPlugin(app)],
+        },
+    )
+    api.register_field(Money, None, None)  # documented by its own anyOf
     errors.register(app)
     auth.register(app)
+    inputs.register(app)  # the bounded id converter, before any route is added
+    security.register(app)
     for module in (health, sessions, users, geo, disputes, inbox, screening, sync, console):
         for bp in module.blueprints:
             api.register_blueprint(bp)

@@ -94,7 +94,9 @@ def enforce_policy():
     if policy.refresh:
         return None
     user = g.pop("_token_user")
-    actor = load_actor(db.session, user=user, today=business_date(request_now()))
+    actor = load_actor(
+        db.session, user=user, today=business_date(request_now()), cells=g.pop("_token_cells")
+    )
     if not actor.has(*policy.roles):
         raise Forbidden()
     g.actor = actor
@@ -118,9 +120,11 @@ def register(app) -> None:
             return True
         if not fam:
             return True
-        user = service.token_user(db.session, user_id=user_id, family_id=fam)
-        g._token_user = user
-        return user is None
+        found = service.token_user(
+            db.session, user_id=user_id, family_id=fam, today=business_date(request_now())
+        )
+        g._token_user, g._token_cells = found or (None, None)
+        return found is None
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):

@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 from flask import Response, current_app, request, send_file, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor, request_now
+from api.inputs import Blueprint
 from api.schemas.reports import (
     DEFINITIONS_DOC,
     CorrectionIn,
@@ -28,6 +28,7 @@ from api.schemas.reports import (
     ReportEditIn,
     ReportOut,
     SubmitIn,
+    SupervisionListOut,
     TownshipReportOut,
 )
 from clock import BUSINESS_TZ
@@ -104,6 +105,28 @@ def _disposition(filename: str) -> str:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def downloads(bp):
+    """Document the other bodies of a 200: format=xlsx (a workbook) and format=csv."""
+
+    def decorate(fn):
+        fn = bp.alt_response(
+            200,
+            description="JSON；format=xlsx 为 Excel 工作簿，format=csv 为 UTF-8（带 BOM）CSV（下载，记入访问日志）",
+            content_type=XLSX,
+            schema={"type": "string", "format": "binary"},
+            success=True,
+        )(fn)
+        return bp.alt_response(
+            200,
+            description="JSON；format=xlsx 为 Excel 工作簿，format=csv 为 UTF-8（带 BOM）CSV（下载，记入访问日志）",
+            content_type="text/csv",
+            schema={"type": "string"},
+            success=True,
+        )(fn)
+
+    return decorate
+
+
 # ------------------------------------------------------------------ console
 
 
@@ -131,7 +154,8 @@ class Dashboard(MethodView):
 class SupervisionList(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(ListQuery, location="query")
-    @console_bp.response(200, description="JSON 列表；format=xlsx/csv 时为下载文件")
+    @console_bp.response(200, SupervisionListOut, description="JSON 列表（format=json）")
+    @downloads(console_bp)
     def get(self, args, kind):
         """Supervision lists: overdue cases, open RED/ORANGE cases, escalations waiting for
         acceptance, villages late with their monthly report. Sortable; `format=xlsx|csv`
@@ -286,6 +310,7 @@ class Drafts(MethodView):
 class VillageVersions(MethodView):
     @allow(*VIEWERS)
     @reports_bp.response(200, ReportOut(many=True))
+    @reports_bp.alt_response(422, description="月份格式应为 YYYY-MM (invalid_month)")
     def get(self, month, code):
         """Every version of a village's report for the month, newest first."""
         return service.versions(
@@ -298,6 +323,7 @@ class TownshipReport(MethodView):
     @allow(*TOWNSHIP_VIEWERS)
     @reports_bp.arguments(ExportQuery, location="query")
     @reports_bp.response(200, TownshipReportOut)
+    @downloads(reports_bp)
     def get(self, args, month, code):
         """The township's report: per village submitted on time / late / missing and its
         figures, plus the total. `format=xlsx|csv` downloads it (logged)."""
@@ -340,6 +366,7 @@ class Report(MethodView):
     @allow(VILLAGE_ADMIN)
     @reports_bp.arguments(ReportEditIn)
     @reports_bp.response(200, ReportOut)
+    @reports_bp.alt_response(409, description="已报送的月报不能再改 (report_submitted)")
     def patch(self, data, report_id):
         """Write the narrative (工作开展情况) and remarks of a draft."""
         return service.edit_draft(
@@ -355,6 +382,7 @@ class Report(MethodView):
 class Refresh(MethodView):
     @allow(VILLAGE_ADMIN)
     @reports_bp.response(200, ReportOut)
+    @reports_bp.alt_response(409, description="已报送的月报不能再刷新 (report_submitted)")
     def post(self, report_id):
         """Recompute a draft's figures from today's data (the narrative stays)."""
         return service.refresh_draft(
@@ -371,6 +399,9 @@ class Submit(MethodView):
     @allow(VILLAGE_ADMIN)
     @reports_bp.arguments(SubmitIn)
     @reports_bp.response(200, ReportOut)
+    @reports_bp.alt_response(
+        409, description="已报送 (report_submitted)，或数据在您查看后已刷新 (report_refreshed)"
+    )
     def post(self, data, report_id):
         """Submit: the draft becomes a frozen snapshot; the month's report reminder is done."""
         return service.submit(
@@ -387,6 +418,7 @@ class Corrections(MethodView):
     @allow(VILLAGE_ADMIN)
     @reports_bp.arguments(CorrectionIn)
     @reports_bp.response(201, ReportOut)
+    @reports_bp.alt_response(409, description="已有未报送的版本，请在该版本上修改 (draft_exists)")
     def post(self, data, report_id):
         """Correct a submitted report: a new draft version (the old one is kept unchanged)."""
         return service.correct(
@@ -404,6 +436,7 @@ class ReportExport(MethodView):
     @allow(*VIEWERS)
     @reports_bp.arguments(ExportQuery, location="query")
     @reports_bp.response(200, TownshipReportOut)
+    @downloads(reports_bp)
     def get(self, args, report_id):
         """Download one village report version as xlsx, csv or json (logged)."""
         report = service.get_report(db.session, actor=current_actor(), report_id=report_id)

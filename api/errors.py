@@ -8,7 +8,7 @@ import re
 from flask import jsonify
 from marshmallow import Schema
 from marshmallow import fields as ma
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from errors import DomainError
@@ -160,13 +160,15 @@ def handle_http_exception(error: HTTPException):
 
 
 def handle_domain_error(error: DomainError):
-    """Domain refusals keep their own code and message."""
+    """Domain refusals keep their own code and message (and say when to retry, if they know)."""
+    retry_after = getattr(error, "retry_after", None)
     return error_response(
         error.status,
         error.code,
         error.message,
         fields=error.fields or None,
         details=error.details or None,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
     )
 
 
@@ -192,7 +194,11 @@ def register(app) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
 
     def _db_error(error: DBAPIError):
-        if isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False):
+        # OperationalError: cannot connect, connection cut (restart, crash, failover);
+        # InterfaceError: a connection already closed under us.
+        if isinstance(error, OperationalError | InterfaceError) or getattr(
+            error, "connection_invalidated", False
+        ):
             return handle_database_unavailable(error)
         return handle_unexpected(error)
 

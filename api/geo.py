@@ -4,9 +4,9 @@ from dataclasses import asdict
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor
+from api.inputs import Blueprint
 from api.schemas.geo import (
     AreaChildOut,
     FeatureCollectionOut,

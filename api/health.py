@@ -1,11 +1,11 @@
 """URL table for the health check."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
 from api.auth import allow
+from api.inputs import Blueprint
 from extensions import db
 
 health_bp = Blueprint("health", __name__, url_prefix="/api/v1", description="运行状态")

@@ -1,10 +1,10 @@
 """URL table for the in-app inbox of reminders (polled or synced by the app and the consoles)."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.auth import allow, current_actor, request_now
+from api.inputs import INT64_MAX, Blueprint
 from extensions import db
 from mediation.reminders import service
 
@@ -16,7 +16,7 @@ class InboxQuery(Schema):
     """Newest first; `before_id` pages back."""
 
     unread_only = fields.Boolean(load_default=False)
-    before_id = fields.Integer(load_default=None)
+    before_id = fields.Integer(load_default=None, validate=validate.Range(min=0, max=INT64_MAX))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -67,7 +67,7 @@ class UnreadCount(MethodView):
         return {"unread": service.unread_count(db.session, actor=current_actor())}
 
 
-@inbox_bp.route("/<int:reminder_id>/ack")
+@inbox_bp.route("/<int(max=9223372036854775807):reminder_id>/ack")
 class Acknowledge(MethodView):
     @allow()
     @inbox_bp.response(200, ReminderOut)

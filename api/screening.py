@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor, request_now
 from api.disputes import inline_photos, store
+from api.inputs import Blueprint, large_json
 from api.schemas.screening import (
     CampaignCoverageOut,
     CampaignIn,
@@ -50,6 +50,7 @@ class Rounds(MethodView):
         return service.list_rounds(db.session, actor=current_actor(), filters=args, limit=limit)
 
     @allow(GRID_WORKER)
+    @large_json
     @screening_bp.arguments(RoundIn)
     @screening_bp.response(201, RoundDetailOut)
     @screening_bp.alt_response(

@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 from flask import current_app, g
 from flask.views import MethodView
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token, get_jwt
-from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor, password_hasher, request_now, token_family
+from api.inputs import Blueprint
 from api.schemas.users import LoginIn, MeOut, PasswordChangeIn, TokensOut
+from api.security import limited
 from clock import business_date
-from extensions import db, limiter
+from extensions import db
 from mediation.users import service
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLE_LABELS
@@ -66,7 +67,7 @@ def _failed_login(response) -> bool:
 @auth_bp.route("/login")
 class Login(MethodView):
     @allow(public=True)
-    @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], deduct_when=_failed_login)
+    @limited("LOGIN_RATE_LIMIT", per="ip", deduct_when=_failed_login)
     @auth_bp.arguments(LoginIn)
     @auth_bp.response(200, TokensOut)
     @auth_bp.alt_response(401, description="用户名或密码错误 (invalid_credentials)")
@@ -155,6 +156,7 @@ class Me(MethodView):
 @auth_bp.route("/password")
 class Password(MethodView):
     @allow()
+    @limited("PASSWORD_RATE_LIMIT", deduct_when=lambda r: r.status_code == 422)
     @auth_bp.arguments(PasswordChangeIn)
     @auth_bp.response(204)
     def post(self, data):

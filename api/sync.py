@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from api.auth import allow, current_actor, request_now, vault
 from api.disputes import check_dates, inline_photos, settings, store
 from api.errors import flatten
+from api.inputs import Blueprint, dates_out_of_range, large_json
 from api.schemas.disputes import ActionIn, DisputeIn
 from api.schemas.sync import (
     AttachPhotoIn,
@@ -122,6 +122,9 @@ def load_payload(kind: str, payload: dict, now) -> dict:
         data = schema().load(payload)
     except ValidationError as exc:
         raise ValidationFailed(fields=flatten(exc.messages, "payload")) from None
+    bad = dates_out_of_range(data, "payload")
+    if bad:
+        raise ValidationFailed(fields=bad)
     if kind == "register":
         check_dates(data, now)
         data["_photos"] = inline_photos(data)
@@ -148,6 +151,7 @@ class Changes(MethodView):
 @sync_bp.route("/operations")
 class Operations(MethodView):
     @allow(*CASE_ROLES)
+    @large_json
     @sync_bp.arguments(OperationsIn)
     @sync_bp.response(200, OperationsOut)
     def post(self, data):
@@ -169,7 +173,7 @@ class Operations(MethodView):
 @sync_bp.route("/photos/<string:sha256>")
 class Photo(MethodView):
     @allow(*UPLOADERS)
-    @sync_bp.arguments(PhotoForm, location="form")
+    @sync_bp.arguments(PhotoForm, location="form", content_type="multipart/form-data")
     @sync_bp.response(200, PhotoOut)
     @sync_bp.alt_response(201, schema=PhotoOut, description="新保存的照片")
     def put(self, _form, sha256):

@@ -2,9 +2,9 @@
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import allow, current_actor, password_hasher, request_now, vault
+from api.inputs import Blueprint
 from api.schemas.users import (
     AccessLogOut,
     AccessLogQuery,
@@ -18,6 +18,7 @@ from api.schemas.users import (
     UserOut,
     UserUpdateIn,
 )
+from api.security import limited
 from clock import business_date
 from errors import ValidationFailed
 from extensions import db
@@ -156,6 +157,7 @@ class UserCell(MethodView):
 @users_bp.route("/users/<int:user_id>/reveal")
 class UserReveal(MethodView):
     @allow(*STAFF_PHONE_REVEAL_ROLES)
+    @limited("REVEAL_RATE_LIMIT")
     @users_bp.arguments(RevealIn)
     @users_bp.response(200, RevealOut)
     def post(self, data, user_id):

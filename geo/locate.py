@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
 from errors import ValidationFailed
@@ -26,28 +26,38 @@ _SELECT = """
 """
 
 # Cells covering the point; several rows only where village polygons overlap (or on a shared edge).
-CELLS_COVERING = text(
+CELLS_COVERING = (
     _SELECT.format(extra="")
     + """
     WHERE g.valid_to IS NULL
-      AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+      AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
     ORDER BY g.code
     """
 )
 
 # The nearest cell within the tolerance, for points in the gaps between real-world boundaries.
-CELL_NEAREST = text(
+CELL_NEAREST = (
     _SELECT.format(
         extra=", ST_Distance(g.geom::geography, "
-        "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS distance_m"
+        "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m"
     )
     + """
     WHERE g.valid_to IS NULL
-      AND ST_DWithin(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+      AND ST_DWithin(g.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(deg)s)
     ORDER BY distance_m, g.code
     LIMIT 1
     """
 )
+
+
+def _fetch(db_session: Session, sql: str, params: dict) -> list:
+    """Run a locate statement on the session's own driver connection (same transaction), as a
+    prepared statement: on this hot path SQLAlchemy's result machinery cost more than the query
+    itself (bench/run.py, scenario locate)."""
+    driver = db_session.connection().connection.driver_connection
+    with driver.cursor(row_factory=namedtuple_row) as cur:
+        cur.execute(sql, params, prepare=True)
+        return cur.fetchall()
 
 
 @dataclass
@@ -100,13 +110,21 @@ def check_point(lon, lat, *, field_prefix: str = "") -> tuple[float, float]:
 
 
 def locate(
-    db_session: Session, *, lon: float, lat: float, system: str, tolerance_m: float
+    db_session: Session,
+    *,
+    lon: float,
+    lat: float,
+    system: str,
+    tolerance_m: float,
+    field_prefix: str = "",
 ) -> Located:
-    """Route a point to its cell; flag overlaps and nearest-cell fallbacks; raise outside coverage."""
-    system = crs.check_system(system)
-    lon, lat = check_point(lon, lat)
+    """Route a point to its cell; flag overlaps and nearest-cell fallbacks; raise outside coverage.
+
+    Errors name the fields as the request sent them (`field_prefix`, e.g. "location.")."""
+    system = crs.check_system(system, f"{field_prefix}crs")
+    lon, lat = check_point(lon, lat, field_prefix=field_prefix)
     wlon, wlat = (float(v) for v in crs.to_wgs84(lon, lat, system))
-    rows = db_session.execute(CELLS_COVERING, {"lon": wlon, "lat": wlat}).all()
+    rows = _fetch(db_session, CELLS_COVERING, {"lon": wlon, "lat": wlat})
     if rows:
         villages = {r.village_code for r in rows}
         if len(villages) == 1:
@@ -118,7 +136,8 @@ def locate(
         ]
         return _located(rows[0], wlon, wlat, match=AMBIGUOUS, candidates=candidates)
     deg = tolerance_m / (111_320.0 * max(math.cos(math.radians(wlat)), 0.01))
-    row = db_session.execute(CELL_NEAREST, {"lon": wlon, "lat": wlat, "deg": deg}).first()
+    found = _fetch(db_session, CELL_NEAREST, {"lon": wlon, "lat": wlat, "deg": deg})
+    row = found[0] if found else None
     if row is not None and row.distance_m <= tolerance_m:
         return _located(row, wlon, wlat, match=APPROXIMATE, distance_m=round(row.distance_m, 1))
     raise ValidationFailed(

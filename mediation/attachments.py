@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 
-from errors import ValidationFailed
+from errors import DomainError, ValidationFailed
 
 # Magic numbers: the type is decided by the bytes, never by the name or the declared type.
 SIGNATURES = [
@@ -69,6 +70,19 @@ def check(
     return Checked(data, ctype, hashlib.sha256(data).hexdigest(), safe_filename(filename))
 
 
+# No space (or inodes) left, over quota: the server's problem, not the file's; retry later.
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+class StorageFull(DomainError):
+    """The attachment store has no room: nothing was stored, the case itself is unchanged."""
+
+    status = 507  # Insufficient Storage: the server cannot store what was sent, for now
+    code = "storage_full"
+    message = "服务器存储空间已满，文件未能保存（案件信息不受影响），请稍后重新上传"
+    retry_after = 600
+
+
 class FileStore:
     """Content-addressed files under a root folder: <root>/ab/cd/<sha256>."""
 
@@ -82,21 +96,27 @@ class FileStore:
         return os.path.join(self.root, sha256[:2], sha256[2:4], sha256)
 
     def put(self, checked: Checked) -> bool:
-        """Write atomically (temp file + rename); True when the file is new."""
+        """Write atomically (temp file + rename); True when the file is new. A full disk raises
+        StorageFull and leaves nothing behind."""
         path = self.path(checked.sha256)
         if os.path.exists(path):
             return False
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".upload-")
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".upload-")
+        except OSError as exc:
+            raise _full(exc) from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(checked.data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise _full(exc) from exc
             raise
         return True
 
@@ -106,3 +126,8 @@ class FileStore:
             os.unlink(self.path(sha256))
         except FileNotFoundError:
             pass
+
+
+def _full(exc: OSError) -> Exception:
+    """StorageFull for a full disk; any other I/O error stays what it is (a server error)."""
+    return StorageFull() if exc.errno in FULL_ERRNOS else exc

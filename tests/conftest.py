@@ -20,6 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "zhuji"))
 COUNTY = "330681"
 
+pytest_plugins = ["tests.suite_report"]
+
 
 def _fingerprint() -> str:
     h = hashlib.sha256()

@@ -232,7 +232,7 @@ def case_world(app, db_session, *, today) -> dict:
         with app.test_request_context():
             payload = dispute_payload(db_session, cell or ctx["cells"][0], **over)
             data = DisputeIn().load(payload)
-            d, _ = disputes.register_dispute(
+            d, _, _ = disputes.register_dispute(
                 db_session,
                 actor=actors["grid_worker"],
                 data=data,

@@ -531,7 +531,7 @@ def _cases(app, db_session, c):
             from api.schemas.disputes import DisputeIn
 
             data = DisputeIn().load(dispute_payload(db_session, cell, description=f"case {where}"))
-            case, _ = register_dispute(
+            case, _, _ = register_dispute(
                 db_session,
                 actor=actor,
                 data=data,

@@ -299,3 +299,38 @@ def test_event_rows_are_append_only(gw, ctx, db_session):
             db_session.execute(
                 text("UPDATE dispute_event SET reason = 'x' WHERE id = :i"), {"i": event.id}
             )
+
+
+def test_registration_answer_is_the_case_file_read_back(gw, ctx, db_session):
+    """Registration answers from the rows it wrote; that answer must be the case file a GET reads
+    back — amounts as stored, the photo, the duplicate link, the risk and the timeline."""
+    import base64
+
+    payload = dispute_payload(db_session, ctx["cells"][0], amount="1200")
+    first = gw.register(payload)
+    assert first.status_code == 201, first.get_json()
+    again = dispute_payload(
+        db_session,
+        ctx["cells"][0],
+        amount=1200.5,
+        risk={"likelihood": 5, "severity": 4, "flags": []},
+        photos=[
+            {
+                "filename": "现场.png",
+                "content_base64": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"answer" * 8).decode(),
+            }
+        ],
+    )
+    again["location"] = payload["location"]
+    r = gw.register(again)
+    assert r.status_code == 201, r.get_json()
+    posted = r.get_json()
+    assert posted["links"] and posted["attachments"] and posted["risk_level"] == "red"
+    read = gw.client.get(f"/api/v1/disputes/{posted['id']}", headers=gw.h())
+    assert read.status_code == 200
+    assert posted == read.get_json()
+    assert r.headers["ETag"] == read.headers["ETag"]
+    assert (
+        first.get_json()
+        == gw.client.get(f"/api/v1/disputes/{first.get_json()['id']}", headers=gw.h()).get_json()
+    )

@@ -59,10 +59,10 @@ def _bad(case, payload, ctx):
     if case == "swapped_coordinates":
         loc = payload["location"]
         payload["location"] = {"lon": loc["lat"], "lat": loc["lon"], "crs": "gcj02"}
-        return "lon"
+        return "location.lon"
     if case == "unknown_crs":
         payload["location"]["crs"] = "xian80"
-        return "crs"
+        return "location.crs"
     if case == "bad_phone":
         party["phone"] = "12345"
         return "parties[0].phone"

@@ -51,7 +51,7 @@ def world(app, db_session):
     def register(who, cell, now, key_areas):
         with app.test_request_context():
             data = DisputeIn().load(dispute_payload(db_session, cell, key_areas=key_areas))
-            d, _ = disputes.register_dispute(
+            d, _, _ = disputes.register_dispute(
                 db_session,
                 actor=actors[who],
                 data=data,

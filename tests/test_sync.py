@@ -697,7 +697,7 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
                 cfg = settings()
                 vault = vault_for(app.config["PII_KEY"])
                 barrier.wait()
-                case, _ = register_dispute(
+                case, _, _ = register_dispute(
                     db.session,
                     actor=actor,
                     data=dict(payloads[i]),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+import re
 
+from flask_smorest.fields import Upload
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.inputs import INT32_MAX
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
     CATEGORIES,
@@ -39,6 +43,38 @@ def text(max_len: int, required=True, **kw):
 def one_of(choices, **kw):
     """A string restricted to the keys of an enumeration (documented in OpenAPI)."""
     return fields.String(validate=validate.OneOf(list(choices)), **kw)
+
+
+MONEY_MAX = 10**11
+MONEY_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+
+
+class Money(fields.Decimal):
+    """Yuan with at most two decimals, sent as a string ("1200.00") or a JSON number.
+
+    The OpenAPI document states exactly that (a pattern for strings, a range for numbers), so
+    that a generated "1e3" or "-0" is something the API refuses, as documented."""
+
+    def __init__(self, **kwargs):
+        metadata = {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {"type": "number", "minimum": 0, "maximum": MONEY_MAX},
+            ],
+            "description": '金额（元），最多两位小数，如 "1200.00" 或 1200.5',
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(places=2, as_string=True, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValidationError("金额应为数字，如 1200.00")
+        if isinstance(value, str) and not re.fullmatch(MONEY_PATTERN, value):
+            raise ValidationError("金额格式不对：元，最多两位小数，如 1200.00")
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not number.is_finite() or not 0 <= number <= MONEY_MAX:
+            raise ValidationError(f"金额应在 0 到 {MONEY_MAX} 元之间")
+        return number
 
 
 class LocationIn(Schema):
@@ -120,23 +156,12 @@ class DisputeIn(Schema):
     source = one_of(SOURCES, load_default="grid_patrol")
     description = text(5000)
     people_involved = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
-    amount = fields.Decimal(
-        load_default=None,
-        allow_none=True,
-        places=2,
-        as_string=True,
-        validate=validate.Range(min=0, max=10**11),
-    )
+    amount = Money(load_default=None, allow_none=True)
     parties = fields.List(
         fields.Nested(PartyIn), required=True, validate=validate.Length(min=1, max=200)
     )
     risk = fields.Nested(RiskIn, load_default=None)
     photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=9))
-
-    @validates("amount")
-    def _finite(self, value, **kwargs):
-        if value is not None and not value.is_finite():
-            raise ValidationError("金额应为有效数字")
 
 
 class ConsentIn(Schema):
@@ -152,6 +177,7 @@ class ActionIn(Schema):
 
     expected_version = fields.Integer(
         load_default=None,
+        validate=validate.Range(min=0, max=INT32_MAX),
         metadata={"description": "案件版本号（也可用 If-Match 头），防止覆盖他人的修改"},
     )
     reason = text(2000, required=False)
@@ -169,9 +195,7 @@ class ActionIn(Schema):
     performance_place = text(200, required=False)
     performance_deadline = fields.Date()
     performed_immediately = fields.Boolean()
-    amount = fields.Decimal(
-        places=2, as_string=True, allow_none=True, validate=validate.Range(min=0, max=10**11)
-    )
+    amount = Money(allow_none=True)
     routes = fields.List(one_of(TERMINATION_ROUTES), validate=validate.Length(min=1))
     target = one_of(REFERRAL_TARGETS)
     organisation = text(200, required=False)
@@ -187,7 +211,7 @@ class ActionIn(Schema):
     likelihood = fields.Integer(validate=validate.Range(min=1, max=5))
     severity = fields.Integer(validate=validate.Range(min=1, max=5))
     flags = fields.List(one_of(FORCED_RED_FLAGS))
-    leader_id = fields.Integer()
+    leader_id = fields.Integer(validate=validate.Range(min=1, max=INT32_MAX))
 
 
 class ListQuery(Schema):
@@ -253,7 +277,9 @@ class DetailOut(SummaryOut):
 
     source = fields.String()
     people_involved = fields.Integer()
-    amount = fields.Decimal(as_string=True, allow_none=True)
+    amount = fields.Decimal(
+        as_string=True, allow_none=True, metadata={"type": "string", "example": "1200.00"}
+    )
     location = fields.Dict()
     county_code = fields.String()
     risk_score = fields.Integer()
@@ -305,7 +331,15 @@ class AttachmentOut(Schema):
     created_at = fields.DateTime()
 
 
+def upload_field(description: str) -> Upload:
+    """The multipart `file` part (必填). The view reads it from request.files, answers 422
+    `file_required` when it is missing and checks its bytes; it is declared here so that the
+    document shows the body as it goes over the wire."""
+    return Upload(metadata={"description": "必填。" + description})
+
+
 class AttachmentForm(Schema):
-    """What kind of file is uploaded."""
+    """A multipart upload: the file and what kind of file it is."""
 
     kind = one_of(["photo", "agreement", "other"], load_default="photo")
+    file = upload_field("照片（JPG/PNG/WebP/HEIC）或协议书（PDF），按内容检查类型")

@@ -204,3 +204,11 @@ class TownshipReportOut(Schema):
     submitted = fields.Integer()
     late = fields.Integer()
     missing = fields.Integer()
+
+
+class SupervisionListOut(Schema):
+    """A supervision list as JSON (its columns depend on the kind; see the xlsx/csv headers)."""
+
+    kind = fields.String()
+    area = fields.String()
+    items = fields.List(fields.Dict())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api.inputs import INT32_MAX
+from api.schemas.disputes import upload_field
 from mediation.sync.service import KINDS
 
 
@@ -61,7 +63,9 @@ class OperationIn(Schema):
         metadata={"description": "案件 UUID；register 时为客户端生成的新案件编号"},
     )
     base_version = fields.Integer(
-        load_default=None, metadata={"description": "离线操作所依据的案件版本号"}
+        load_default=None,
+        validate=validate.Range(min=0, max=INT32_MAX),
+        metadata={"description": "离线操作所依据的案件版本号"},
     )
     action = fields.String(
         load_default=None,
@@ -118,6 +122,8 @@ class OperationsOut(Schema):
 
 class PhotoForm(Schema):
     """Nothing but the multipart `file` field."""
+
+    file = upload_field("照片（JPG/PNG/WebP/HEIC），内容的 SHA-256 须与路径中的一致")
 
 
 class PhotoOut(Schema):

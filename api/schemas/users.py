@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from api.inputs import INT32_MAX, INT64_MAX
 from mediation.users.enums import ROLES
 
 
@@ -98,7 +99,7 @@ class UserUpdateIn(Schema):
 class UserListQuery(Schema):
     """Keyset pagination."""
 
-    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT32_MAX))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -146,5 +147,5 @@ class AccessLogOut(Schema):
 class AccessLogQuery(Schema):
     """Newest first, keyset pagination."""
 
-    before_id = fields.Integer(load_default=None)
+    before_id = fields.Integer(load_default=None, validate=validate.Range(min=0, max=INT64_MAX))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from clock import BUSINESS_TZ
 from mediation.calendar import WorkCalendar
@@ -33,8 +33,9 @@ def add_days(limits: Limits, rule: str, start: date, days: int) -> date:
 
 
 def end_of(day: date) -> datetime:
-    """23:59:59 of a business date, as an aware datetime (UTC-comparable)."""
-    return datetime.combine(day, time(23, 59, 59), BUSINESS_TZ)
+    """23:59:59 of a business date, as an instant in UTC (what the database gives back, so a
+    deadline planned now and one read later look the same)."""
+    return datetime.combine(day, time(23, 59, 59), BUSINESS_TZ).astimezone(UTC)
 
 
 def business_day(at: datetime) -> date:

@@ -109,6 +109,19 @@ class Dispute(db.Model):
         Index("ix_dispute_due", "next_due_at", postgresql_where=text("next_due_at IS NOT NULL")),
         Index("ix_dispute_registered_by", "registered_by"),
         Index("ix_dispute_location", "location", postgresql_using="gist"),
+        # The report's active set: cases of an area not closed before a date (migration 0009).
+        *(
+            Index(
+                f"ix_dispute_{level}_open_since",
+                column,
+                text("coalesce(closed_at, 'infinity'::timestamptz)"),
+            )
+            for level, column in (
+                ("county", "county_code"),
+                ("township", "township_code"),
+                ("village", "village_code"),
+            )
+        ),
     )
 
 
@@ -187,6 +200,11 @@ class Agreement(db.Model):
     judicial_confirmation_due_on: Mapped[date | None] = mapped_column(Date)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The case's cell (its area codes are prefixes of it; a case never moves), copied so that the
+    # report's aggregations read the period's rows of an area by one index range (bench/run.py).
+    cell_code: Mapped[str] = mapped_column(String(15))
+
+    __table_args__ = (Index("ix_agreement_cell_created", "cell_code", "created_at"),)
 
 
 class FollowUpVisit(db.Model):
@@ -209,6 +227,11 @@ class FollowUpVisit(db.Model):
     status_before: Mapped[str] = mapped_column(String(16))
     status_after: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The case's cell (its area codes are prefixes of it; a case never moves), copied so that the
+    # report's aggregations read the period's rows of an area by one index range (bench/run.py).
+    cell_code: Mapped[str] = mapped_column(String(15))
+
+    __table_args__ = (Index("ix_follow_up_visit_cell_visited", "cell_code", "visited_at"),)
 
 
 class Escalation(db.Model):
@@ -230,8 +253,12 @@ class Escalation(db.Model):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # The case's cell (its area codes are prefixes of it; a case never moves), copied so that the
+    # report's aggregations read the period's rows of an area by one index range (bench/run.py).
+    cell_code: Mapped[str] = mapped_column(String(15))
 
     __table_args__ = (
+        Index("ix_escalation_cell_requested", "cell_code", "requested_at"),
         Index(
             "ix_escalation_pending",
             "to_level",
@@ -275,8 +302,20 @@ class DisputeEvent(db.Model):
     to_status: Mapped[str | None] = mapped_column(String(16))
     changes: Mapped[dict] = mapped_column(JSONB, default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
+    # The case's cell (its area codes are prefixes of it; a case never moves), copied so that the
+    # report's aggregations read the period's rows of an area by one index range (bench/run.py).
+    cell_code: Mapped[str] = mapped_column(String(15))
 
-    __table_args__ = (UniqueConstraint("dispute_id", "seq"), Index("ix_dispute_event_at", "at"))
+    __table_args__ = (
+        UniqueConstraint("dispute_id", "seq"),
+        Index("ix_dispute_event_at", "at"),
+        Index(
+            "ix_dispute_event_cell_status_at",
+            "cell_code",
+            "at",
+            postgresql_where=text("to_status IN ('terminated', 'referred', 'reopened')"),
+        ),
+    )
 
 
 class DisputeLink(db.Model):

@@ -30,7 +30,7 @@ from mediation.disputes.models import (
     Party,
     RiskAssessment,
 )
-from mediation.disputes.service import get_dispute, visible_clause
+from mediation.disputes.service import get_dispute, timeline_row, visible_clause
 from mediation.reminders.models import OPEN_STATES, Reminder
 from mediation.reminders.service import addressed_to
 from mediation.users.actor import Actor
@@ -176,6 +176,23 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
             select(model).where(model.dispute_id == d.id).order_by(order)
         ).all()
 
+    children = {
+        "parties": rows(Party, Party.position),
+        "sessions": rows(MediationSession, MediationSession.held_at),
+        "agreements": rows(Agreement, Agreement.id),
+        "visits": rows(FollowUpVisit, FollowUpVisit.visited_at),
+        "risk_history": rows(RiskAssessment, RiskAssessment.id),
+        "escalations": rows(Escalation, Escalation.id),
+        "attachments": rows(Attachment, Attachment.created_at),
+        "links": rows(DisputeLink, DisputeLink.id),
+        "timeline": timeline_rows(db_session, d),
+    }
+    return case_file(d, now, children)
+
+
+def case_file(d: Dispute, now: datetime, children: dict) -> dict:
+    """The case file built from a case and its child rows (loaded by `detail`, or just written
+    by a use case: registration answers from what it wrote instead of reading it back)."""
     point = to_shape(d.location)
     out = summary(d, now)
     out.update(
@@ -214,7 +231,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "id_number": p.id_number_masked,
                     "phone": p.phone_masked,
                 }
-                for p in rows(Party, Party.position)
+                for p in children["parties"]
             ],
             "sessions": [
                 {
@@ -223,7 +240,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "mediators": s.mediators,
                     "summary": s.summary,
                 }
-                for s in rows(MediationSession, MediationSession.held_at)
+                for s in children["sessions"]
             ],
             "agreements": [
                 {
@@ -237,7 +254,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "judicial_confirmation_due_on": a.judicial_confirmation_due_on,
                     "created_at": a.created_at,
                 }
-                for a in rows(Agreement, Agreement.id)
+                for a in children["agreements"]
             ],
             "visits": [
                 {
@@ -251,7 +268,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "status_after": v.status_after,
                     "photo_id": v.photo_id,
                 }
-                for v in rows(FollowUpVisit, FollowUpVisit.visited_at)
+                for v in children["visits"]
             ],
             "risk_history": [
                 {
@@ -263,7 +280,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "note": r.note,
                     "assessed_at": r.assessed_at,
                 }
-                for r in rows(RiskAssessment, RiskAssessment.id)
+                for r in children["risk_history"]
             ],
             "escalations": [
                 {
@@ -276,7 +293,7 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "decided_at": e.decided_at,
                     "decision_reason": e.decision_reason,
                 }
-                for e in rows(Escalation, Escalation.id)
+                for e in children["escalations"]
             ],
             "attachments": [
                 {
@@ -288,13 +305,13 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
                     "sha256": a.sha256,
                     "created_at": a.created_at,
                 }
-                for a in rows(Attachment, Attachment.created_at)
+                for a in children["attachments"]
             ],
             "links": [
                 {"other_id": link.other_id, "kind": link.kind, "reason": link.reason}
-                for link in rows(DisputeLink, DisputeLink.id)
+                for link in children["links"]
             ],
-            "timeline": timeline_rows(db_session, d),
+            "timeline": children["timeline"],
         }
     )
     return out
@@ -308,20 +325,7 @@ def timeline_rows(db_session: Session, d: Dispute) -> list[dict]:
         .where(DisputeEvent.dispute_id == d.id)
         .order_by(DisputeEvent.seq)
     ).all()
-    return [
-        {
-            "seq": e.seq,
-            "action": e.action,
-            "actor_id": e.actor_id,
-            "actor_name": name,
-            "at": e.at,
-            "from_status": e.from_status,
-            "to_status": e.to_status,
-            "changes": e.changes,
-            "reason": e.reason,
-        }
-        for e, name in events
-    ]
+    return [timeline_row(e, name) for e, name in events]
 
 
 def timeline(db_session: Session, *, actor: Actor, dispute_id) -> list[dict]:

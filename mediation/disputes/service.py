@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from geo.locate import locate
 from geo.scope import record_clause
-from mediation.attachments import Checked, FileStore
+from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk, workflow
 from mediation.disputes.enums import (
     AGREED,
@@ -179,6 +180,15 @@ def _build_party(i: int, p: dict, vault: Vault) -> Party:
     return party
 
 
+class Registered(NamedTuple):
+    """What registration did: the case, whether it was created now (False: a retry answered with
+    the case already registered) and, when created, the child rows it wrote (for the case file)."""
+
+    dispute: Dispute
+    created: bool
+    children: dict | None = None
+
+
 def register_dispute(
     db_session: Session,
     *,
@@ -189,7 +199,7 @@ def register_dispute(
     settings: Settings,
     vault: Vault,
     store: FileStore,
-) -> tuple[Dispute, bool]:
+) -> Registered:
     """Register a case where it happened; the same client id + same content returns the existing
     case (created False), the same id with different content is a Conflict."""
     digest = content_hash(data, photos)
@@ -197,7 +207,7 @@ def register_dispute(
     if client_id is not None:
         existing = db_session.scalar(select(Dispute).where(Dispute.id == client_id))
         if existing is not None:
-            return _same_or_conflict(existing, digest, actor), False
+            return Registered(_same_or_conflict(existing, digest, actor), False)
     loc = data["location"]
     where = locate(
         db_session,
@@ -205,6 +215,7 @@ def register_dispute(
         lat=loc["lat"],
         system=loc["crs"],
         tolerance_m=settings.locate_tolerance_m,
+        field_prefix="location.",
     )
     level = _registration_level(actor, where)
     assessed = risk.assess(
@@ -217,7 +228,7 @@ def register_dispute(
         group_min_people=settings.group_min_people,
     )
     dispute_id = client_id or uuid.uuid4()
-    written = [p.sha256 for p in photos if store.put(p)]  # files first; removed if we fail
+    written = _store_photos(store, photos)  # files first; removed if we fail
     try:
         with db_session.begin_nested():
             number = next_case_number(
@@ -253,39 +264,38 @@ def register_dispute(
                 red_since=now if assessed.level == RED else None,
                 parties=[_build_party(i, p, vault) for i, p in enumerate(data["parties"])],
             )
+            plan_next_due(dispute, settings.limits)
             db_session.add(dispute)
             db_session.flush()
-            db_session.add(
-                RiskAssessment(
-                    dispute_id=dispute.id,
-                    likelihood=assessed.likelihood,
-                    severity=assessed.severity,
-                    score=assessed.score,
-                    level=assessed.level,
-                    forced_reasons=list(assessed.forced_reasons),
-                    assessed_by=actor.user_id,
-                    assessed_at=now,
-                )
+            assessment = RiskAssessment(
+                dispute_id=dispute.id,
+                likelihood=assessed.likelihood,
+                severity=assessed.severity,
+                score=assessed.score,
+                level=assessed.level,
+                forced_reasons=list(assessed.forced_reasons),
+                assessed_by=actor.user_id,
+                assessed_at=now,
             )
-            for p in photos:
-                db_session.add(
-                    Attachment(
-                        id=uuid.uuid4(),
-                        dispute_id=dispute.id,
-                        kind="photo",
-                        filename=p.filename,
-                        content_type=p.content_type,
-                        size=len(p.data),
-                        sha256=p.sha256,
-                        uploaded_by=actor.user_id,
-                        created_at=now,
-                    )
+            files = [
+                Attachment(
+                    id=uuid.uuid4(),
+                    dispute_id=dispute.id,
+                    kind="photo",
+                    filename=p.filename,
+                    content_type=p.content_type,
+                    size=len(p.data),
+                    sha256=p.sha256,
+                    uploaded_by=actor.user_id,
+                    created_at=now,
                 )
-            plan_next_due(dispute, settings.limits)
+                for p in photos
+            ]
+            db_session.add_all([assessment, *files])
             db_session.flush()
-            reminders.sync_case(db_session, dispute=dispute, now=now, reason="registered")
+            reminders.sync_case(db_session, dispute=dispute, now=now, reason="registered", new=True)
             links = _flag_related(db_session, dispute, (where.lon, where.lat), settings, now)
-            _event(
+            event = _event(
                 db_session,
                 dispute,
                 actor,
@@ -299,7 +309,7 @@ def register_dispute(
                     "handling_level": [None, level],
                     "risk_level": [None, assessed.level],
                     "locate_match": [None, where.match],
-                    "links": [None, [f"{k}:{r}" for k, r, _ in links]] if links else None,
+                    "links": [None, [f"{x.kind}:{x.reason}" for x in links]] if links else None,
                 },
             )
             db_session.flush()
@@ -315,12 +325,42 @@ def register_dispute(
         existing = db_session.scalar(select(Dispute).where(Dispute.id == client_id))
         if existing is None:
             raise
-        return _same_or_conflict(existing, digest, actor), False
+        return Registered(_same_or_conflict(existing, digest, actor), False)
     except BaseException:
         for sha in written:
             store.discard(sha)
         raise
-    return dispute, True
+    children = {
+        "parties": list(dispute.parties),
+        "sessions": [],
+        "agreements": [],
+        "visits": [],
+        "risk_history": [assessment],
+        "escalations": [],
+        "attachments": files,
+        "links": links,
+        "timeline": [timeline_row(event, actor.display_name)],
+    }
+    return Registered(dispute, True, children)
+
+
+def _store_photos(store: FileStore, photos: list[Checked]) -> list[str]:
+    """Write a registration's photos; on a full disk remove those just written and refuse."""
+    written: list[str] = []
+    try:
+        for p in photos:
+            if store.put(p):
+                written.append(p.sha256)
+    except BaseException as exc:
+        for sha in written:
+            store.discard(sha)
+        if isinstance(exc, StorageFull):
+            raise StorageFull(
+                "服务器存储空间已满，照片未能保存，本次登记未完成：请稍后用同一编号重发，"
+                "或先不带照片登记、之后再补传照片"
+            ) from exc
+        raise
+    return written
 
 
 def _same_or_conflict(existing: Dispute, digest: str, actor: Actor) -> Dispute:
@@ -405,10 +445,11 @@ def _flag_related(
         elif r.status == RESOLVED or r.resolved_at is not None:
             if r.resolved_at and (now - r.resolved_at).days <= settings.recurrence_days:
                 found.setdefault((r.id, "recurrence"), "same_place")
-    links = []
-    for (other, kind), reason in found.items():
-        db_session.add(DisputeLink(dispute_id=dispute.id, other_id=other, kind=kind, reason=reason))
-        links.append((kind, reason, other))
+    links = [
+        DisputeLink(dispute_id=dispute.id, other_id=other, kind=kind, reason=reason)
+        for (other, kind), reason in found.items()
+    ]
+    db_session.add_all(links)
     return links
 
 
@@ -423,6 +464,21 @@ def _relation(r, settings: Settings, now: datetime) -> str | None:
 # ------------------------------------------------------------------ events and due dates
 
 
+def timeline_row(e: DisputeEvent, actor_name: str | None) -> dict:
+    """One audit event as the timeline shows it."""
+    return {
+        "seq": e.seq,
+        "action": e.action,
+        "actor_id": e.actor_id,
+        "actor_name": actor_name,
+        "at": e.at,
+        "from_status": e.from_status,
+        "to_status": e.to_status,
+        "changes": e.changes,
+        "reason": e.reason,
+    }
+
+
 def _event(
     db_session: Session,
     dispute: Dispute,
@@ -433,20 +489,21 @@ def _event(
     to_status: str | None,
     changes: dict,
     reason: str | None = None,
-):
-    db_session.add(
-        DisputeEvent(
-            dispute_id=dispute.id,
-            seq=dispute.version,
-            action=action,
-            actor_id=actor.user_id,
-            at=now,
-            from_status=from_status,
-            to_status=to_status,
-            changes={k: v for k, v in changes.items() if v is not None},
-            reason=reason,
-        )
+) -> DisputeEvent:
+    event = DisputeEvent(
+        dispute_id=dispute.id,
+        cell_code=dispute.cell_code,
+        seq=dispute.version,
+        action=action,
+        actor_id=actor.user_id,
+        at=now,
+        from_status=from_status,
+        to_status=to_status,
+        changes={k: v for k, v in changes.items() if v is not None},
+        reason=reason,
     )
+    db_session.add(event)
+    return event
 
 
 def plan_next_due(
@@ -611,6 +668,7 @@ def _escalate(db, d, actor, p, now, s):
     db.add(
         Escalation(
             dispute_id=d.id,
+            cell_code=d.cell_code,
             direction="up",
             from_level=d.handling_level,
             to_level=p["to_level"],
@@ -645,6 +703,7 @@ def _return_down(db, d, actor, p, now, s):
     db.add(
         Escalation(
             dispute_id=d.id,
+            cell_code=d.cell_code,
             direction="down",
             from_level=d.handling_level,
             to_level=p["to_level"],
@@ -683,6 +742,7 @@ def _agree(db, d, actor, p, now, s):
     db.add(
         Agreement(
             dispute_id=d.id,
+            cell_code=d.cell_code,
             form=p["form"],
             terms=p["terms"],
             performance_method=p.get("performance_method"),
@@ -770,6 +830,7 @@ def _visit(db, d, actor, p, now, s):
     db.add(
         FollowUpVisit(
             dispute_id=d.id,
+            cell_code=d.cell_code,
             visited_at=visited_at,
             method=p["method"],
             result=p["result"],

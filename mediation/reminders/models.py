@@ -67,6 +67,8 @@ class Reminder(db.Model):
             postgresql_where=text("state IN ('pending', 'due', 'sent', 'acknowledged')"),
         ),
         Index("ix_reminder_recipient", "recipient_id", "remind_at"),
+        Index("ix_reminder_parent", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+        Index("ix_reminder_dispute", "dispute_id"),
         Index("ix_reminder_role_area", "recipient_role", "recipient_area", "remind_at"),
     )
 
@@ -81,7 +83,7 @@ class OutboxMessage(db.Model):
         ForeignKey("reminder.id", ondelete="CASCADE"), unique=True
     )
     payload: Mapped[dict] = mapped_column(JSONB)
-    state: Mapped[str] = mapped_column(String(16), default=PENDING)  # pending / sent / dead
+    state: Mapped[str] = mapped_column(String(16), default=PENDING)  # pending/sent/skipped/dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)

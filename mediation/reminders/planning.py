@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mediation.disputes.deadlines import business_day, end_of
 
@@ -50,7 +50,8 @@ class Want:
 
     def key(self, dispute_id) -> str:
         """Unique per case + kind + deadline + recipient."""
-        return f"case:{dispute_id}:{self.kind}:{self.due_at.isoformat()}:{self.recipient.key}"
+        due = self.due_at.astimezone(UTC).isoformat()  # the same instant, one spelling
+        return f"case:{dispute_id}:{self.kind}:{due}:{self.recipient.key}"
 
 
 @dataclass(frozen=True)

@@ -89,13 +89,22 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.C
     )
 
 
-def sync_case(db_session: Session, *, dispute: Dispute, now: datetime, reason: str) -> None:
-    """Create the reminders the case now needs, cancel those it no longer needs (flush only)."""
+def sync_case(
+    db_session: Session, *, dispute: Dispute, now: datetime, reason: str, new: bool = False
+) -> None:
+    """Create the reminders the case now needs, cancel those it no longer needs (flush only).
+    `new`: the case was created in this transaction, so it has no reminders to reconcile yet."""
     wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
     keys = {w.key(dispute.id): w for w in wants}
-    current = db_session.scalars(
-        select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
-    ).all()
+    current = (
+        []
+        if new
+        else db_session.scalars(
+            select(Reminder).where(
+                Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES)
+            )
+        ).all()
+    )
     for r in current:
         if r.kind != "supervision" and r.key not in keys:
             _cancel(r, now, reason)
@@ -444,16 +453,29 @@ def webhook_sender(url: str, secret: str, timeout: float = 5.0) -> Sender:
     return send
 
 
+GIVE_UP_AFTER = timedelta(days=14)
+BACKOFF_BASE, BACKOFF_MAX = timedelta(seconds=30), timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait before the next try after `attempts` failed ones: 30 s × 2ⁿ, at most 1 h."""
+    return min(BACKOFF_BASE * 2 ** min(attempts, 20), BACKOFF_MAX)
+
+
 def deliver(
     db_session: Session,
     *,
     now: datetime,
     send: Sender,
-    max_attempts: int = 30,
+    give_up_after: timedelta = GIVE_UP_AFTER,
     limit: int = 100_000,
 ) -> tuple[int, int]:
     """Deliver pending outbox messages one by one (claim, send, mark, commit); failures back off
-    exponentially. Returns (sent, failed)."""
+    exponentially. Returns (sent, failed).
+
+    A receiver that is down for days loses nothing: a message is retried (at most hourly) until it
+    is delivered, until its reminder no longer needs a push (cancelled, or already read in the
+    in-app inbox: `skipped`), or for `give_up_after` (two weeks: `dead`, with its last error)."""
     sent = failed = 0
     while sent + failed < limit:
         msg = db_session.scalar(
@@ -465,16 +487,21 @@ def deliver(
         )
         if msg is None:
             break
+        if msg.attempts:  # a backlog: the reminder may have moved on while we waited
+            state = db_session.scalar(select(Reminder.state).where(Reminder.id == msg.reminder_id))
+            if state in (CANCELLED, ACKNOWLEDGED):
+                msg.state, msg.last_error = "skipped", f"reminder {state} before delivery"
+                db_session.commit()
+                continue
         try:
             send(msg.payload, f"outbox-{msg.id}")
         except Exception as exc:  # network, HTTP status, timeout: retry later
             msg.attempts += 1
             msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            msg.next_attempt_at = now + min(
-                timedelta(seconds=30 * 2**msg.attempts), timedelta(hours=1)
-            )
-            if msg.attempts >= max_attempts:
+            msg.next_attempt_at = now + backoff(msg.attempts)
+            if now - msg.created_at >= give_up_after:
                 msg.state = "dead"
+                log.error("outbox message %s given up after %s attempts", msg.id, msg.attempts)
             db_session.commit()
             failed += 1
             if failed >= 20:  # the receiver is down: stop hammering it this round

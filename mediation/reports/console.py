@@ -109,25 +109,36 @@ def dashboard(
     """Counts, overdue, Fengqiao measures, trend and the breakdown by child area."""
     info = check_area(db_session, scope=scope, code=area)
     col = metrics.COLUMN_BY_LENGTH[len(area)]
-    params = {"area": area, "start": period.start_at, "end": period.end_at, "now": now}
-    counts = {}
-    for name, expr, labels in (
-        ("by_status", "d.status", STATUS_LABELS),
-        ("by_handling_level", "d.handling_level", LEVEL_LABELS),
-        ("by_risk", "d.risk_level", RISK_LABELS),
-        ("by_category", "d.category", CATEGORIES),
-        ("by_source", "d.source", SOURCES),
-    ):
-        got = dict(
-            db_session.execute(
-                text(f"""SELECT {expr}, count(*) FROM dispute d
-                         WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY 1"""),
-                params,
-            ).all()
-        )
-        counts[name] = [
-            {"key": k, "label": label, "count": got.get(k, 0)} for k, label in labels.items()
-        ]
+    params = {
+        "area": area,
+        "start": period.start_at,
+        "end": period.end_at,
+        "now": now,
+        "cell_lo": area,
+        "cell_hi": metrics.next_code(area),
+    }
+    breakdowns = (
+        ("by_status", "status", STATUS_LABELS),
+        ("by_handling_level", "handling_level", LEVEL_LABELS),
+        ("by_risk", "risk_level", RISK_LABELS),
+        ("by_category", "category", CATEGORIES),
+        ("by_source", "source", SOURCES),
+    )
+    # One pass: each breakdown is a grouping set; GROUPING() tells which one a row belongs to.
+    sets = ", ".join(f"(d.{c})" for _n, c, _l in breakdowns)
+    which = " + ".join(f"(1 - GROUPING(d.{c})) * {i}" for i, (_n, c, _l) in enumerate(breakdowns))
+    keys = f"COALESCE({', '.join(f'd.{c}' for _n, c, _l in breakdowns)})"
+    got: dict[int, dict] = {i: {} for i in range(len(breakdowns))}
+    for i, k, n in db_session.execute(
+        text(f"""SELECT {which}, {keys}, count(*) FROM dispute d
+                 WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY GROUPING SETS ({sets})"""),
+        params,
+    ).all():
+        got[i][k] = n
+    counts = {
+        name: [{"key": k, "label": label, "count": got[i].get(k, 0)} for k, label in labels.items()]
+        for i, (name, _c, labels) in enumerate(breakdowns)
+    }
     got = dict(
         db_session.execute(
             text(f"""SELECT k, count(*) FROM dispute d CROSS JOIN LATERAL unnest(d.key_areas) k
@@ -139,14 +150,16 @@ def dashboard(
     overdue = dict(
         db_session.execute(
             text(f"""SELECT d.next_due_kind, count(*) FROM dispute d
-                     WHERE d.{col} = :area AND d.next_due_at < :now GROUP BY 1"""),
+                     WHERE {metrics.in_cells("d")} AND d.next_due_at < :now GROUP BY 1"""),
             params,
         ).all()
     )
-    row = metrics.area_row(db_session, code=area, period=period, first_visit_days=first_visit_days)
+    months = _months(period)
+    row, *month_rows = metrics.area_row_by_period(
+        db_session, code=area, periods=[period, *months], first_visit_days=first_visit_days
+    )
     trend = []
-    for p in _months(period):
-        r = metrics.area_row(db_session, code=area, period=p, first_visit_days=first_visit_days)
+    for p, r in zip(months, month_rows, strict=True):
         trend.append(
             {
                 "month": p.start.strftime("%Y-%m"),

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, false, not_, or_, select, text, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from errors import DomainError, NotFound, ValidationFailed
@@ -56,7 +56,7 @@ ACTION_KINDS = {"record_session": "record_session", "record_visit": "record_visi
 KINDS = ("register", "record_session", "record_visit", "transition", "attach_photo")
 # Rejections that depend on something the phone may still send: not recorded, so resending the
 # same operation later is evaluated again.
-RETRYABLE = {"case_unknown", "photo_not_uploaded", "server_error"}
+RETRYABLE = {"case_unknown", "photo_not_uploaded", "server_error", "storage_full"}
 
 
 # ------------------------------------------------------------------ pull
@@ -438,6 +438,10 @@ def _push_one(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
             claim.status, claim.result = APPLIED, {"result": result}
             db_session.flush()
         return _answer(op, APPLIED, received_at=now, result=result)
+    except (OperationalError, InterfaceError):
+        # The database went away: no answer per operation (the batch cannot commit anyway);
+        # the whole request fails with 503 and the phone resends the batch.
+        raise
     except IntegrityError:
         row = db_session.get(SyncOperation, op["op_id"], populate_existing=True)
         if row is not None:
@@ -542,7 +546,7 @@ def _register(db_session, actor, op, payload, ctx) -> dict:
     data["client_id"] = op["case_id"]
     if op.get("happened_at") is not None:
         data["device_recorded_at"] = op["happened_at"]
-    dispute, created = disputes.register_dispute(
+    dispute, created, _written = disputes.register_dispute(
         db_session,
         actor=actor,
         data=data,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from geo.scope import AreaScope
@@ -50,22 +50,31 @@ class Actor:
         return AreaScope(frozenset(codes))
 
 
-def load_actor(db_session: Session, *, user: User, today: date) -> Actor:
-    """Build the Actor for a user, with the cells assigned to them today."""
+def current_cells_clause(user_id, today: date):
+    """The cell assignments of a user that are valid on `today`."""
+    return and_(
+        CellAssignment.user_id == user_id,
+        CellAssignment.valid_from <= today,
+        or_(CellAssignment.valid_to.is_(None), CellAssignment.valid_to > today),
+    )
+
+
+def load_actor(
+    db_session: Session, *, user: User, today: date, cells: frozenset[str] | None = None
+) -> Actor:
+    """Build the Actor for a user, with the cells assigned to them today (`cells` when the caller
+    read them already, as the token check does in the same statement)."""
     roles: dict[str, set[str]] = {}
     for r in user.roles:
         roles.setdefault(r.role, set())
         if r.area_code:
             roles[r.role].add(r.area_code)
-    cells = frozenset(
-        db_session.scalars(
-            select(CellAssignment.cell_code).where(
-                CellAssignment.user_id == user.id,
-                CellAssignment.valid_from <= today,
-                (CellAssignment.valid_to.is_(None)) | (CellAssignment.valid_to > today),
+    if cells is None:
+        cells = frozenset(
+            db_session.scalars(
+                select(CellAssignment.cell_code).where(current_cells_clause(user.id, today))
             )
         )
-    )
     return Actor(
         user_id=user.id,
         username=user.username,

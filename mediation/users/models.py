@@ -95,6 +95,7 @@ class CellAssignment(db.Model):
             postgresql_where=text("valid_to IS NULL"),
         ),
         Index("ix_cell_assignment_user", "user_id"),
+        Index("ix_cell_assignment_cell", "cell_code", "valid_from"),
     )
 
 

@@ -1,0 +1,105 @@
+"""The OpenAPI document states every status a view can answer, derived from what enforces it.
+
+flask-smorest documents the success response and 422 for validated arguments; everything else a
+request can meet on its way is added here, from the same facts the app acts on: the view's access
+policy (401 for a missing, expired or revoked token, 403 for a role that may not call it), path
+parameters and `area` query parameters (404: the record does not exist or is outside the user's
+area), a request body (400
+malformed JSON, 413 too large, 415 wrong content type), a rate limit (429) and the database (503).
+No catch-all `default` response: a status that is not listed is a bug the fuzzer reports.
+"""
+
+from __future__ import annotations
+
+from apispec import BasePlugin
+
+BEARER = "bearerAuth"
+
+# status → (component response name, description naming the stable codes it carries)
+RESPONSES = {
+    400: ("MalformedJson", "请求体不是有效的 JSON 或嵌套过深 (malformed_json)"),
+    401: (
+        "Unauthenticated",
+        "未登录或登录凭证无效、过期、已注销 "
+        "(unauthorized, invalid_token, token_expired, token_revoked)",
+    ),
+    403: ("Forbidden", "角色无权调用此接口 (forbidden)"),
+    404: ("NotFound", "记录不存在或不在您的辖区内 (not_found, area_not_found …)"),
+    413: ("PayloadTooLarge", "提交的内容过大 (payload_too_large)"),
+    415: ("UnsupportedMediaType", "请求体的内容类型不对 (unsupported_media_type)"),
+    429: ("TooManyRequests", "操作过于频繁，稍后再试 (too_many_requests)"),
+    503: ("ServiceUnavailable", "数据库暂时不可用，稍后重试 (service_unavailable)"),
+}
+
+
+class StatusPlugin(BasePlugin):
+    """apispec plugin: complete each operation's responses and security from the app's rules."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def init_spec(self, spec) -> None:
+        super().init_spec(spec)
+        self.spec = spec
+        spec.components.security_scheme(
+            BEARER,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "POST /api/v1/auth/login 得到的 access_token（刷新接口用 refresh_token）",
+            },
+        )
+        for name, description in RESPONSES.values():
+            spec.components.response(
+                name,
+                {"description": description, "content": {"application/json": {"schema": "Error"}}},
+                lazy=True,
+            )
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        from api.auth import policy_for
+
+        rule = kwargs.get("rule")
+        if rule is None or not operations:
+            return
+        view = self.app.view_functions.get(rule.endpoint)
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.pop("default", None)
+            policy = policy_for(view, method.upper())
+            statuses = [503]
+            if policy is None or not policy.public:
+                operation["security"] = [{BEARER: []}]
+                statuses += [401] if policy is not None and policy.refresh else [401, 403]
+            else:
+                operation["security"] = []
+            if rule.arguments or _names_an_area(operation):
+                statuses.append(404)
+            if "requestBody" in operation:
+                statuses += [413, 415]
+                if "application/json" in operation["requestBody"].get("content", {}):
+                    statuses.append(400)
+            if getattr(_unwrap_method(view, method), "_rate_limited", False):
+                statuses.append(429)
+            for status in statuses:
+                responses.setdefault(str(status), RESPONSES[status][0])
+            for status, response in responses.items():
+                # Refusals documented with alt_response(description=…) only: the one error shape.
+                if int(status) >= 400 and isinstance(response, dict) and "content" not in response:
+                    response["content"] = {"application/json": {"schema": "Error"}}
+
+
+def _names_an_area(operation) -> bool:
+    """A query parameter `area` names a record: an unknown one answers 404 area_not_found."""
+    return any(
+        isinstance(p, dict) and p.get("in") == "query" and p.get("name") == "area"
+        for p in operation.get("parameters", [])
+    )
+
+
+def _unwrap_method(view, method: str):
+    cls = getattr(view, "view_class", None)
+    return getattr(cls, method, None) if cls is not None else view

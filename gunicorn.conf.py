@@ -1,0 +1,25 @@
+"""Gunicorn settings for production, used by scripts/serve.sh and by the fault tests.
+
+Threaded workers (gthread): a request waiting on the database or on a phone's upload holds one
+thread, not a whole process. The worker class (server.GuardedThreadWorker) also reads request
+heads in its event loop, so a client trickling its headers holds no thread, and cuts off a body
+that arrives slower than a minimum rate (see server.py).
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "8"))  # ≤ DB_POOL_SIZE + DB_MAX_OVERFLOW (10)
+worker_class = "server.GuardedThreadWorker"
+# gthread workers heartbeat from their event loop: this only catches a stuck process.
+timeout = 60
+graceful_timeout = 20
+keepalive = 5  # idle kept-alive connections wait in the event loop, holding no thread
+worker_connections = 1000
+# Request head limits (gunicorn's defaults, stated): longer lines → 414, more fields → 431.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # "" turns it off
+control_socket_disable = True  # nothing uses it; several instances would share its path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+import psycopg
 from flask import jsonify
 from marshmallow import Schema
 from marshmallow import fields as ma
@@ -203,4 +204,8 @@ def register(app) -> None:
         return handle_unexpected(error)
 
     app.register_error_handler(DBAPIError, _db_error)
+    # A driver error that escaped SQLAlchemy's wrapping (statements run on the driver connection
+    # itself): a lost connection is still "the database is unavailable", never a 500.
+    app.register_error_handler(psycopg.OperationalError, handle_database_unavailable)
+    app.register_error_handler(psycopg.InterfaceError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

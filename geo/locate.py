@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg.rows import namedtuple_row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from errors import ValidationFailed
@@ -53,11 +55,25 @@ CELL_NEAREST = (
 def _fetch(db_session: Session, sql: str, params: dict) -> list:
     """Run a locate statement on the session's own driver connection (same transaction), as a
     prepared statement: on this hot path SQLAlchemy's result machinery cost more than the query
-    itself (bench/run.py, scenario locate)."""
-    driver = db_session.connection().connection.driver_connection
-    with driver.cursor(row_factory=namedtuple_row) as cur:
-        cur.execute(sql, params, prepare=True)
-        return cur.fetchall()
+    itself (bench/run.py, scenario locate).
+
+    Errors keep SQLAlchemy's contract: the driver's error is wrapped (a lost connection is an
+    OperationalError the API answers with 503) and a dead connection is invalidated, so the pool
+    never hands it out again."""
+    connection = db_session.connection()
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cur:
+            cur.execute(sql, params, prepare=True)
+            return cur.fetchall()
+    except psycopg.Error as error:
+        dialect = connection.dialect
+        lost = dialect.is_disconnect(error, driver, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql, params, error, psycopg.Error, connection_invalidated=lost, dialect=dialect
+        ) from error
 
 
 @dataclass

@@ -154,3 +154,28 @@ def county_client(app, db_session, client):
     token = login(client, "t_county_client")["access_token"]
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client
+
+
+@pytest.fixture
+def committed(app):
+    """A grid worker and a mediator committed for real; everything they made is removed after."""
+    from extensions import db
+    from tests.factories import cells_of, make_user, village_with_cells
+
+    with app.app_context():
+        village = village_with_cells(db.session, "330681104")  # 店口镇, away from other tests
+        cells = cells_of(db.session, village)
+        gw = make_user(app, db.session, "c_gw", [{"role": "grid_worker"}], cells[:1])
+        make_user(app, db.session, "c_med", [{"role": "mediator", "area_code": village}])
+        db.session.commit()
+        yield {"cells": cells, "village": village, "gw_id": gw.id}
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            # Audit rows are append-only; the test lifts that for its own cleanup only.
+            conn.execute(
+                text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only")
+            )
+            conn.execute(text("DELETE FROM dispute WHERE village_code = :v"), {"v": village})
+            conn.execute(text("ALTER TABLE dispute_event ENABLE TRIGGER dispute_event_append_only"))
+            conn.execute(text("DELETE FROM case_counter WHERE village_code = :v"), {"v": village})
+            conn.execute(text("DELETE FROM user_account WHERE username IN ('c_gw', 'c_med')"))

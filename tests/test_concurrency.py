@@ -6,34 +6,9 @@ from __future__ import annotations
 import threading
 import uuid
 
-import pytest
 from sqlalchemy import text
 
-from tests.factories import bearer, cells_of, dispute_payload, login, make_user, village_with_cells
-
-
-@pytest.fixture
-def committed(app):
-    """A grid worker and a mediator committed for real; everything they made is removed after."""
-    from extensions import db
-
-    with app.app_context():
-        village = village_with_cells(db.session, "330681104")  # 店口镇, away from other tests
-        cells = cells_of(db.session, village)
-        gw = make_user(app, db.session, "c_gw", [{"role": "grid_worker"}], cells[:1])
-        make_user(app, db.session, "c_med", [{"role": "mediator", "area_code": village}])
-        db.session.commit()
-        yield {"cells": cells, "village": village, "gw_id": gw.id}
-        db.session.rollback()
-        with db.engine.begin() as conn:
-            # Audit rows are append-only; the test lifts that for its own cleanup only.
-            conn.execute(
-                text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only")
-            )
-            conn.execute(text("DELETE FROM dispute WHERE village_code = :v"), {"v": village})
-            conn.execute(text("ALTER TABLE dispute_event ENABLE TRIGGER dispute_event_append_only"))
-            conn.execute(text("DELETE FROM case_counter WHERE village_code = :v"), {"v": village})
-            conn.execute(text("DELETE FROM user_account WHERE username IN ('c_gw', 'c_med')"))
+from tests.factories import bearer, dispute_payload, login
 
 
 def _run(n, fn):

@@ -248,6 +248,12 @@ class Gunicorn:
     def workers(self) -> set[int]:
         return _children(self.proc.pid)
 
+    def log_tail(self, chars: int = 6000) -> str:
+        """The end of the service's log (tracebacks included), for a failing assertion."""
+        self._log.flush()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-chars:]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -332,7 +338,7 @@ class Phones:
         while self.count() < n:
             with self.lock:
                 odd = [a for a in self.attempts if a.status not in (200, 201, 503)]
-            assert not odd, odd[:5]
+            assert not odd, (odd[:5], self.svc.log_tail())
             assert time.time() < deadline, f"only {self.count()} of {n} registrations accepted"
             time.sleep(0.05)
 
@@ -541,6 +547,75 @@ def test_database_restarted_under_load_fails_fast_recovers_and_loses_nothing(
         assert sorted(seqs) == list(range(1, len(seqs) + 1)), key
         assert counters[key] == len(seqs), key
     suite.survived(3)
+
+
+def test_connection_lost_at_the_locate_step_answers_503_and_keeps_nothing(
+    app, committed, monkeypatch, suite
+):
+    """The database connection dies in the middle of a registration, right where the case is
+    located (a statement the locate module runs on the driver connection itself, outside
+    SQLAlchemy's error handling): the phone gets 503 with Retry-After, nothing is half-written,
+    the dead connection is not handed out again, and the retry is accepted."""
+    import geo.locate
+    from extensions import db
+    from tests.factories import bearer, dispute_payload, login
+
+    client = app.test_client()
+    token = login(client, "c_gw")["access_token"]
+    with app.app_context():
+        payload = dispute_payload(db.session, committed["cells"][0], client_id=str(uuid.uuid4()))
+    real_fetch = geo.locate._fetch
+    killed: list[int] = []
+
+    def fetch_after_the_backend_dies(db_session, sql, params):
+        pid = db_session.connection().connection.driver_connection.info.backend_pid
+        with db.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            assert _wait_until(
+                lambda: (
+                    not other.scalar(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+                    )
+                ),
+                5,
+            )
+        killed.append(pid)
+        return real_fetch(db_session, sql, params)
+
+    def post():
+        # In a thread of its own, as under gunicorn: the request has its own app context and
+        # session (the fixture's app context would otherwise carry the session across requests).
+        out = []
+        t = threading.Thread(
+            target=lambda: out.append(
+                app.test_client().post("/api/v1/disputes", json=payload, headers=bearer(token))
+            )
+        )
+        t.start()
+        t.join(30)
+        return out[0]
+
+    monkeypatch.setattr(geo.locate, "_fetch", fetch_after_the_backend_dies)
+    r = post()
+    assert killed and r.status_code == 503, r.get_json()
+    assert r.get_json()["code"] == "service_unavailable" and r.headers["Retry-After"]
+    with app.app_context():
+        assert not db.session.scalar(
+            text("SELECT count(*) FROM dispute WHERE id = :i"), {"i": payload["client_id"]}
+        )
+    monkeypatch.setattr(geo.locate, "_fetch", real_fetch)
+    # The phone retries: the pool hands out a live connection, the case is accepted once.
+    for _ in range(3):
+        r = post()
+        assert r.status_code in (200, 201), r.get_json()
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                text("SELECT count(*) FROM dispute WHERE id = :i"), {"i": payload["client_id"]}
+            )
+            == 1
+        )
+    suite.survived()
 
 
 # ---------------------------------------------------------------------- 4. attachment disk full

@@ -608,6 +608,49 @@ def scenario_register(b: Bench) -> None:
     )
 
 
+def profile_register(b: Bench, n: int) -> None:
+    """Where a registration's CPU goes: n registrations in this process (Flask's test client, no
+    HTTP), profiled; prints CPU ms per registration and the costliest functions. Not a target,
+    a tool for the next change."""
+    import cProfile
+    import pstats
+
+    regs = Registrations(b)
+    client = b.app.test_client()
+    with registrations_removed(b):
+        for headers, body in [regs.next() for _ in range(20)]:  # warm caches, the pool
+            client.post("/api/v1/disputes", data=body, headers=headers)
+        bodies = [regs.next() for _ in range(n)]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for headers, body in bodies:
+            r = client.post("/api/v1/disputes", data=body, headers=headers)
+            assert r.status_code == 201, r.get_json()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        print(
+            f"{n} registrations in process: CPU {cpu / n * 1000:.2f} ms each, "
+            f"wall {wall / n * 1000:.2f} ms each"
+        )
+        bodies = [regs.next() for _ in range(n)]
+        prof = cProfile.Profile()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        prof.enable()
+        for headers, body in bodies:
+            r = client.post("/api/v1/disputes", data=body, headers=headers)
+            assert r.status_code == 201, r.get_json()
+        prof.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(
+        f"profiled: CPU {cpu / n * 1000:.2f} ms each, "
+        f"wall {wall / n * 1000:.2f} ms each"
+    )
+    os.makedirs(RESULTS, exist_ok=True)
+    prof.dump_stats(os.path.join(RESULTS, "register.prof"))
+    print(f"profile written to {os.path.join(RESULTS, 'register.prof')}")
+    stats_ = pstats.Stats(prof).strip_dirs()
+    stats_.sort_stats("cumulative").print_stats(45)
+    stats_.sort_stats("tottime").print_stats(30)
+
+
 def scenario_rps(b: Bench) -> None:
     """Requests per second on this machine's cores: registration and a grid worker's task list."""
     regs = Registrations(b)
@@ -1156,6 +1199,12 @@ def main() -> None:
     ap.add_argument("--sweep-big", type=int, default=10_000_000)
     ap.add_argument("--churn-rows", type=int, default=2_000_000)
     ap.add_argument("--export-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--profile-register",
+        type=int,
+        metavar="N",
+        help="profile N registrations in process (CPU per registration, costliest functions)",
+    )
     args = ap.parse_args()
     if not os.environ.get("BENCH_DATABASE_URL"):
         sys.exit("BENCH_DATABASE_URL is not set (run `make bench`)")
@@ -1181,6 +1230,9 @@ def main() -> None:
     )
     print(f"province: {made['cells']:,} cells, {made['cases']:,} generated cases", file=sys.stderr)
     b = Bench(args)
+    if args.profile_register:
+        profile_register(b, args.profile_register)
+        return
     started = time.time()
     for name in SCENARIOS:
         if name in wanted:

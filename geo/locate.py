@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import psycopg
-from psycopg.rows import namedtuple_row
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+import prepared
 from errors import ValidationFailed
 from geo import crs
 
@@ -53,27 +51,9 @@ CELL_NEAREST = (
 
 
 def _fetch(db_session: Session, sql: str, params: dict) -> list:
-    """Run a locate statement on the session's own driver connection (same transaction), as a
-    prepared statement: on this hot path SQLAlchemy's result machinery cost more than the query
-    itself (bench/run.py, scenario locate).
-
-    Errors keep SQLAlchemy's contract: the driver's error is wrapped (a lost connection is an
-    OperationalError the API answers with 503) and a dead connection is invalidated, so the pool
-    never hands it out again."""
-    connection = db_session.connection()
-    driver = connection.connection.driver_connection
-    try:
-        with driver.cursor(row_factory=namedtuple_row) as cur:
-            cur.execute(sql, params, prepare=True)
-            return cur.fetchall()
-    except psycopg.Error as error:
-        dialect = connection.dialect
-        lost = dialect.is_disconnect(error, driver, None)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql, params, error, psycopg.Error, connection_invalidated=lost, dialect=dialect
-        ) from error
+    """Locate statements run prepared on the driver connection: on this hot path SQLAlchemy's
+    result machinery cost more than the query itself (bench/run.py, scenario locate)."""
+    return prepared.fetch(db_session, sql, params)
 
 
 @dataclass

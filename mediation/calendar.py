@@ -10,10 +10,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Date, Integer, String, select
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+import prepared
 from errors import ValidationFailed
 from extensions import db
 
@@ -61,8 +62,9 @@ class WorkCalendar:
 
 
 def load_calendar(db_session: Session) -> WorkCalendar:
-    """The whole calendar table (a few dozen rows a year)."""
-    rows = db_session.execute(select(CalendarDay.day, CalendarDay.kind, CalendarDay.year)).all()
+    """The whole calendar table (a few dozen rows a year); read on every deadline computation,
+    registration included, so prepared."""
+    rows = prepared.fetch(db_session, "SELECT day, kind, year FROM calendar_day")
     return WorkCalendar(
         holidays=frozenset(r.day for r in rows if r.kind == "holiday"),
         workdays=frozenset(r.day for r in rows if r.kind == "workday"),

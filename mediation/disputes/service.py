@@ -16,10 +16,11 @@ from typing import NamedTuple
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import prepared
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from geo.locate import locate
 from geo.scope import record_clause
@@ -152,14 +153,13 @@ def content_hash(data: dict, photos: list[Checked]) -> str:
 def next_case_number(db_session: Session, *, village_code: str, year: int) -> str:
     """Gap-free per village and year: the counter row stays locked until the transaction ends,
     and a rolled-back registration rolls its number back with it."""
-    seq = db_session.execute(
-        text(
-            """INSERT INTO case_counter (village_code, year, last_seq) VALUES (:v, :y, 1)
-               ON CONFLICT (village_code, year) DO UPDATE SET last_seq = case_counter.last_seq + 1
-               RETURNING last_seq"""
-        ),
+    seq = prepared.fetch_one(
+        db_session,
+        """INSERT INTO case_counter (village_code, year, last_seq) VALUES (%(v)s, %(y)s, 1)
+           ON CONFLICT (village_code, year) DO UPDATE SET last_seq = case_counter.last_seq + 1
+           RETURNING last_seq""",
         {"v": village_code, "y": year},
-    ).scalar_one()
+    ).last_seq
     return f"{year}-{village_code}-{seq:04d}"
 
 
@@ -204,10 +204,11 @@ def register_dispute(
     case (created False), the same id with different content is a Conflict."""
     digest = content_hash(data, photos)
     client_id = data.get("client_id")
-    if client_id is not None:
-        existing = db_session.scalar(select(Dispute).where(Dispute.id == client_id))
-        if existing is not None:
-            return Registered(_same_or_conflict(existing, digest, actor), False)
+    if client_id is not None and prepared.fetch_one(
+        db_session, "SELECT 1 FROM dispute WHERE id = %(id)s", {"id": client_id}
+    ):
+        existing = db_session.get(Dispute, client_id)
+        return Registered(_same_or_conflict(existing, digest, actor), False)
     loc = data["location"]
     where = locate(
         db_session,
@@ -231,6 +232,8 @@ def register_dispute(
     written = _store_photos(store, photos)  # files first; removed if we fail
     try:
         with db_session.begin_nested():
+            # Everything is read first and then written: registration is the hottest write path
+            # (bench/run.py --profile-register), and every flush has a fixed cost.
             number = next_case_number(
                 db_session, village_code=where.village_code, year=deadlines.business_day(now).year
             )
@@ -265,8 +268,6 @@ def register_dispute(
                 parties=[_build_party(i, p, vault) for i, p in enumerate(data["parties"])],
             )
             plan_next_due(dispute, settings.limits)
-            db_session.add(dispute)
-            db_session.flush()
             assessment = RiskAssessment(
                 dispute_id=dispute.id,
                 likelihood=assessed.likelihood,
@@ -291,10 +292,12 @@ def register_dispute(
                 )
                 for p in photos
             ]
-            db_session.add_all([assessment, *files])
+            due = reminders.for_new_case(db_session, dispute=dispute, now=now)
+            links = _related(db_session, dispute, (where.lon, where.lat), settings, now)
+            # Two flushes: the case and its parties, then the rows that refer to the case (the unit
+            # of work orders inserts by relationships, and these rows have none to the case).
+            db_session.add(dispute)
             db_session.flush()
-            reminders.sync_case(db_session, dispute=dispute, now=now, reason="registered", new=True)
-            links = _flag_related(db_session, dispute, (where.lon, where.lat), settings, now)
             event = _event(
                 db_session,
                 dispute,
@@ -312,6 +315,7 @@ def register_dispute(
                     "links": [None, [f"{x.kind}:{x.reason}" for x in links]] if links else None,
                 },
             )
+            db_session.add_all([assessment, *files, *due, *links])
             db_session.flush()
     except IntegrityError:
         for sha in written:
@@ -399,58 +403,61 @@ def _registration_level(actor: Actor, where) -> str:
     )
 
 
-def _flag_related(
+SQL_RELATED = """
+    SELECT 'party' AS via, d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
+    FROM dispute d
+    WHERE d.id <> %(id)s AND d.id IN (
+        SELECT p.dispute_id FROM party p
+        WHERE p.id_number_hash = ANY(%(id_hashes)s) OR p.name_phone_hash = ANY(%(np_hashes)s))
+    UNION ALL
+    SELECT 'near', d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
+    FROM dispute d
+    WHERE d.id <> %(id)s
+      AND ST_DWithin(d.location, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326), %(deg)s)
+      AND ST_DWithin(d.location::geography,
+                     ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326)::geography, %(m)s)"""
+
+
+def _related(
     db_session: Session,
     dispute: Dispute,
     point: tuple[float, float],
     settings: Settings,
     now: datetime,
-):
-    """Flag (never block) likely duplicates and recurrences; returns (kind, reason, other_id)."""
+) -> list[DisputeLink]:
+    """Flag (never block) likely duplicates and recurrences: the links to add with the case,
+    found in one prepared statement (same parties; same place)."""
     found: dict = {}
-    id_hashes = [p.id_number_hash for p in dispute.parties if p.id_number_hash]
-    np_hashes = [p.name_phone_hash for p in dispute.parties if p.name_phone_hash]
-    if id_hashes or np_hashes:
-        rows = db_session.execute(
-            select(Dispute.id, Dispute.status, Dispute.resolved_at, Dispute.closed_at)
-            .join(Party, Party.dispute_id == Dispute.id)
-            .where(
-                Dispute.id != dispute.id,
-                or_(Party.id_number_hash.in_(id_hashes), Party.name_phone_hash.in_(np_hashes)),
-            )
-            .distinct()
-        ).all()
-        for r in rows:
-            kind = _relation(r, settings, now)
-            if kind:
-                found.setdefault((r.id, kind), "same_party")
-    near = db_session.execute(
-        text(
-            """SELECT id, status, resolved_at, closed_at, category, registered_at FROM dispute
-               WHERE id <> :id AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:x, :y), 4326), :deg)
-                 AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, :m)"""
-        ),
+    rows = prepared.fetch(
+        db_session,
+        SQL_RELATED,
         {
             "id": dispute.id,
+            "id_hashes": [p.id_number_hash for p in dispute.parties if p.id_number_hash],
+            "np_hashes": [p.name_phone_hash for p in dispute.parties if p.name_phone_hash],
             "x": point[0],
             "y": point[1],
             "deg": settings.duplicate_radius_m / 90_000.0,
             "m": settings.duplicate_radius_m,
         },
-    ).all()
-    for r in near:
+    )
+    # Same parties first: a case found both ways is flagged for its parties.
+    for r in sorted(rows, key=lambda r: r.via != "party"):
+        if r.via == "party":
+            kind = _relation(r, settings, now)
+            if kind:
+                found.setdefault((r.id, kind), "same_party")
+            continue
         recent = (now - r.registered_at).days <= settings.duplicate_days
         if r.category == dispute.category and recent and r.closed_at is None:
             found.setdefault((r.id, "possible_duplicate"), "nearby_same_category")
         elif r.status == RESOLVED or r.resolved_at is not None:
             if r.resolved_at and (now - r.resolved_at).days <= settings.recurrence_days:
                 found.setdefault((r.id, "recurrence"), "same_place")
-    links = [
+    return [
         DisputeLink(dispute_id=dispute.id, other_id=other, kind=kind, reason=reason)
         for (other, kind), reason in found.items()
     ]
-    db_session.add_all(links)
-    return links
 
 
 def _relation(r, settings: Settings, now: datetime) -> str | None:

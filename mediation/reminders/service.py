@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+import prepared
 from clock import BUSINESS_TZ
 from errors import NotFound
 from mediation.disputes.models import Agreement, Dispute
@@ -35,7 +36,6 @@ from mediation.reminders.models import (
     Reminder,
 )
 from mediation.users.actor import Actor
-from mediation.users.models import CellAssignment
 
 log = logging.getLogger(__name__)
 DEFAULT_LEAD = {
@@ -48,14 +48,16 @@ DEFAULT_LEAD = {
 }
 
 
+SQL_GRID_WORKER = """
+    SELECT user_id FROM cell_assignment
+    WHERE cell_code = %(cell)s AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s)
+    LIMIT 1"""
+
+
 def _grid_worker(db_session: Session, cell_code: str, day: date) -> int | None:
-    return db_session.scalar(
-        select(CellAssignment.user_id).where(
-            CellAssignment.cell_code == cell_code,
-            CellAssignment.valid_from <= day,
-            or_(CellAssignment.valid_to.is_(None), CellAssignment.valid_to > day),
-        )
-    )
+    """The cell's grid worker on `day` (read on every registration and transition: prepared)."""
+    row = prepared.fetch_one(db_session, SQL_GRID_WORKER, {"cell": cell_code, "day": day})
+    return row.user_id if row else None
 
 
 def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.CaseFacts:
@@ -89,22 +91,37 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.C
     )
 
 
-def sync_case(
-    db_session: Session, *, dispute: Dispute, now: datetime, reason: str, new: bool = False
-) -> None:
-    """Create the reminders the case now needs, cancel those it no longer needs (flush only).
-    `new`: the case was created in this transaction, so it has no reminders to reconcile yet."""
+def for_new_case(db_session: Session, *, dispute: Dispute, now: datetime) -> list[Reminder]:
+    """The reminders a case being registered needs, as rows to add with it (not yet added): the
+    case has no reminders to reconcile, so registration writes them in its single flush."""
+    wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
+    return [
+        Reminder(
+            key=w.key(dispute.id),
+            kind=w.kind,
+            dispute_id=dispute.id,
+            area_code=dispute.cell_code,
+            recipient_id=w.recipient.user_id,
+            recipient_role=w.recipient.role,
+            recipient_area=w.recipient.area,
+            due_at=w.due_at,
+            remind_at=w.remind_at,
+            state=PENDING,
+            title=planning.TITLES[w.kind],
+            body={"case_number": dispute.case_number},
+            created_at=now,
+        )
+        for w in {w.key(dispute.id): w for w in wants}.values()
+    ]
+
+
+def sync_case(db_session: Session, *, dispute: Dispute, now: datetime, reason: str) -> None:
+    """Create the reminders the case now needs, cancel those it no longer needs (flush only)."""
     wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
     keys = {w.key(dispute.id): w for w in wants}
-    current = (
-        []
-        if new
-        else db_session.scalars(
-            select(Reminder).where(
-                Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES)
-            )
-        ).all()
-    )
+    current = db_session.scalars(
+        select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
+    ).all()
     for r in current:
         if r.kind != "supervision" and r.key not in keys:
             _cancel(r, now, reason)

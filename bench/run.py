@@ -292,6 +292,53 @@ def scenario_locate(b: Bench) -> None:
 
 
 # ---------------------------------------------------------------- registration
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from /proc (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds used by a process and its live children."""
+    stats = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _proc_stat(int(name))
+            if st:
+                stats[int(name)] = st
+    total = stats.get(root, (0, 0.0))[1]
+    return total + sum(cpu for ppid, cpu in stats.values() if ppid == root)
+
+
+class CpuSplit:
+    """Where the CPU of a load went: the web service (gunicorn and its workers), the database
+    (the cluster's postmaster and backends) and the load generator (this process)."""
+
+    def __init__(self, b: Bench, web_pid: int) -> None:
+        backend = b.one("SELECT pg_backend_pid()")[0]
+        self.db_root = _proc_stat(backend)[0]  # the postmaster
+        self.web_pid = web_pid
+
+    def snapshot(self) -> dict:
+        t = os.times()
+        return {
+            "web": _tree_cpu(self.web_pid),
+            "database": _tree_cpu(self.db_root),
+            "load generator": t.user + t.system,
+        }
+
+    @staticmethod
+    def per_request(before: dict, after: dict, requests: int) -> dict:
+        out = {k: round((after[k] - before[k]) * 1000 / max(requests, 1), 2) for k in before}
+        out["total"] = round(sum(out.values()), 2)
+        return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -312,6 +359,7 @@ def gunicorn(b: Bench):
     proc = subprocess.Popen(
         [*cmd, "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    b.web_pid = proc.pid
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -589,9 +637,17 @@ def scenario_register(b: Bench) -> None:
     make.path = "/api/v1/disputes"
     with registrations_removed(b):
         baseline = raw_registration(b, regs, b.args.raw_registrations)
+    lower: list[dict] = []
     with registrations_removed(b), gunicorn(b) as port:
         open_loop(port, make, rate=20, seconds=2)  # warm every worker
+        split = CpuSplit(b, b.web_pid)
+        before = split.snapshot()
         load = open_loop(port, make, rate=b.args.rate, seconds=b.args.seconds)
+        cpu = CpuSplit.per_request(before, split.snapshot(), load["n"])
+        for rate in b.args.lower_rates:  # where the latency target holds on this machine
+            time.sleep(3)  # let a backlog from the run before drain
+            r = open_loop(port, make, rate=rate, seconds=b.args.seconds / 2)
+            lower.append({k: r[k] for k in ("rate_per_s", "n", "median_ms", "p95_ms", "p99_ms")})
     ok_codes = sum(v for k, v in load["statuses"].items() if k in (200, 201))
     product = {k: load[k] for k in ("n", "median_ms", "p95_ms", "p99_ms")}
     ratio = product["median_ms"] / baseline["median_ms"]
@@ -604,8 +660,14 @@ def scenario_register(b: Bench) -> None:
             ratio <= 5 and product["p99_ms"] <= 50 and ok_codes == load["n"],
             statuses=load["statuses"],
             workers=os.environ.get("WEB_CONCURRENCY", "2"),
+            cpu_ms_per_request=cpu,
+            cores_needed_at_rate=round(cpu["total"] * b.args.rate / 1000, 2),
+            lower_rates=lower,
         )
     )
+    print(f"CPU per registration (ms): {cpu}", file=sys.stderr)
+    for r in lower:
+        print(f"at {r['rate_per_s']:.0f} req/s: {r}", file=sys.stderr)
 
 
 def profile_register(b: Bench, n: int) -> None:
@@ -639,10 +701,7 @@ def profile_register(b: Bench, n: int) -> None:
             assert r.status_code == 201, r.get_json()
         prof.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(
-        f"profiled: CPU {cpu / n * 1000:.2f} ms each, "
-        f"wall {wall / n * 1000:.2f} ms each"
-    )
+    print(f"profiled: CPU {cpu / n * 1000:.2f} ms each, wall {wall / n * 1000:.2f} ms each")
     os.makedirs(RESULTS, exist_ok=True)
     prof.dump_stats(os.path.join(RESULTS, "register.prof"))
     print(f"profile written to {os.path.join(RESULTS, 'register.prof')}")
@@ -1192,6 +1251,11 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument(
+        "--lower-rates",
+        default="40,60,80",
+        help="registration rates also measured (req/s), to find where p99 ≤ 50 ms holds",
+    )
     ap.add_argument("--raw-registrations", type=int, default=300)
     ap.add_argument("--export-rows", default="10000,100000")
     ap.add_argument("--due", type=int, default=2000)
@@ -1216,8 +1280,9 @@ def main() -> None:
         args.min_cells, args.cases, args.rounds, args.lookups = 3000, 20_000, 20, 200
         args.seconds, args.raw_registrations, args.export_rows = 4.0, 30, "2000"
         args.rate, args.sweep_small, args.sweep_big, args.churn_rows = 20.0, 10_000, 50_000, 20_000
-        args.due = 200
+        args.due, args.lower_rates = 200, "10"
     args.export_rows = [int(x) for x in str(args.export_rows).split(",") if x]
+    args.lower_rates = [float(x) for x in str(args.lower_rates).split(",") if x]
     wanted = [s for s in args.only.split(",") if s]
     unknown = set(wanted) - set(SCENARIOS)
     if unknown:

@@ -31,7 +31,10 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = env(self.DATABASE_ENV, "")
         self.SQLALCHEMY_ENGINE_OPTIONS = {
             "pool_pre_ping": True,
-            "pool_size": _int("DB_POOL_SIZE", 5),
+            # As many kept connections as a gunicorn worker has threads: a smaller pool closes
+            # and reopens connections under load (each new backend loads PostGIS and prepares
+            # its statements again: tens of ms, the registration p99's worst spikes).
+            "pool_size": _int("DB_POOL_SIZE", _int("WEB_THREADS", 8)),
             "max_overflow": _int("DB_MAX_OVERFLOW", 5),
             # JIT compilation costs a second per report aggregation and never pays back on
             # this workload (short OLTP queries, grouped reports over thousands of rows).

@@ -639,7 +639,10 @@ def scenario_register(b: Bench) -> None:
         baseline = raw_registration(b, regs, b.args.raw_registrations)
     lower: list[dict] = []
     with registrations_removed(b), gunicorn(b) as port:
-        open_loop(port, make, rate=20, seconds=2)  # warm every worker
+        # Warm up at the measured rate: every worker thread opens its database connection (a new
+        # backend loads PostGIS and prepares its statements), as in a service that has been up.
+        open_loop(port, make, rate=b.args.rate, seconds=3)
+        time.sleep(2)
         split = CpuSplit(b, b.web_pid)
         before = split.snapshot()
         load = open_loop(port, make, rate=b.args.rate, seconds=b.args.seconds)

@@ -3,6 +3,7 @@
 import base64
 import json
 import logging
+import time
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -97,6 +98,31 @@ def test_expired_token_is_refused(app, client, gw):
         )
     r = me(client, token)
     assert r.status_code == 401 and r.get_json()["code"] == "token_expired"
+
+
+def test_a_remembered_token_still_expires_and_still_gets_revoked(app, client, gw):
+    """Verified tokens are remembered per process (extensions.VerifiedTokens): a token that
+    worked stops working when it expires, and when its login is ended."""
+    from extensions import jwt
+
+    body = login(client, "t_gw")
+    fam = pyjwt.decode(body["access_token"], options={"verify_signature": False})["fam"]
+    with app.app_context():
+        short = create_access_token(
+            identity=str(gw.id), additional_claims={"fam": fam}, expires_delta=timedelta(seconds=2)
+        )
+    assert me(client, short).status_code == 200
+    assert short in jwt._verified  # remembered, and answered from memory from now on
+    assert me(client, short).status_code == 200
+    time.sleep(2.2)
+    r = me(client, short)
+    assert r.status_code == 401 and r.get_json()["code"] == "token_expired"
+
+    token = body["access_token"]
+    assert me(client, token).status_code == 200 and token in jwt._verified
+    assert client.post("/api/v1/auth/logout", headers=bearer(token)).status_code == 204
+    r = me(client, token)
+    assert r.status_code == 401, r.get_json()
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(client, gw):

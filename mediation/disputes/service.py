@@ -315,13 +315,16 @@ def register_dispute(
             # are then in the session as if loaded.
             for party in dispute.parties:
                 party.dispute_id = dispute.id
-            prepared.insert_new(db_session, [dispute])
-            prepared.insert_new(db_session, dispute.parties, match=("position",))
-            prepared.insert_new(db_session, [assessment])
-            prepared.insert_new(db_session, [event])
-            prepared.insert_new(db_session, files)
-            prepared.insert_new(db_session, due, match=("key",))
-            prepared.insert_new(db_session, links, match=("other_id", "kind"))
+            prepared.insert_new(
+                db_session,
+                ([dispute], ()),
+                (dispute.parties, ("position",)),
+                ([assessment], ()),
+                ([event], ()),
+                (files, ()),
+                (due, ("key",)),
+                (links, ("other_id", "kind")),
+            )
             prepared.adopt(
                 db_session, [dispute, *dispute.parties, assessment, event, *files, *due, *links]
             )

@@ -497,18 +497,9 @@ def timeline_row(e: DisputeEvent, actor_name: str | None) -> dict:
     }
 
 
-def _event(
-    db_session: Session,
-    dispute: Dispute,
-    actor: Actor,
-    action: str,
-    now: datetime,
-    from_status: str | None,
-    to_status: str | None,
-    changes: dict,
-    reason: str | None = None,
-) -> DisputeEvent:
-    event = _new_event(dispute, actor, action, now, from_status, to_status, changes, reason)
+def _event(db_session: Session, dispute: Dispute, *args, **kwargs) -> DisputeEvent:
+    """The audit event of an action (`_new_event`'s arguments), added to the session."""
+    event = _new_event(dispute, *args, **kwargs)
     db_session.add(event)
     return event
 

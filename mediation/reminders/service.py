@@ -93,7 +93,7 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.C
 
 def for_new_case(db_session: Session, *, dispute: Dispute, now: datetime) -> list[Reminder]:
     """The reminders a case being registered needs, as rows to add with it (not yet added): the
-    case has no reminders to reconcile, so registration writes them in its single flush."""
+    case has no reminders to reconcile, so registration writes them with the case."""
     wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
     return [
         Reminder(

@@ -43,15 +43,16 @@ def fetch_all(db_session: Session, statements: list[tuple[str, dict | None]]) ->
                 cur.execute(sql, params, prepare=True)
                 return [cur.fetchall() if cur.description is not None else []]
         cursors = []
-        with driver.pipeline():
-            for sql, params in statements:
-                cur = driver.cursor(row_factory=namedtuple_row)
-                cur.execute(sql, params, prepare=True)
-                cursors.append(cur)
-        out = [c.fetchall() if c.description is not None else [] for c in cursors]
-        for c in cursors:
-            c.close()
-        return out
+        try:
+            with driver.pipeline():
+                for sql, params in statements:
+                    cur = driver.cursor(row_factory=namedtuple_row)
+                    cursors.append(cur)
+                    cur.execute(sql, params, prepare=True)
+            return [c.fetchall() if c.description is not None else [] for c in cursors]
+        finally:
+            for c in cursors:
+                c.close()
     except psycopg.Error as error:
         dialect = connection.dialect
         lost = dialect.is_disconnect(error, driver, None)

@@ -13,8 +13,8 @@ psql:
 	@scripts/dev.sh psql
 stop:       ## stop the project's PostgreSQL cluster
 	@scripts/dev.sh stop
-lint:
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint:       ## ruff lint and format check (sets up .venv when missing)
+	@scripts/dev.sh lint
 bench:        ## every benchmark scenario at province scale next to its raw-SQL baseline (table + bench/results/bench.json)
 	@scripts/dev.sh bench run $(ARGS)
 bench-data:   ## generate the province: >= 100,000 grid cells, >= 1,000,000 cases (once; kept)

@@ -67,6 +67,8 @@ class Config:
         self.JWT_DECODE_ALGORITHMS = ["HS256"]
         self.JWT_TOKEN_LOCATION = ["headers"]
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+        # Every key the limiter writes starts with this (a Redis shared with others stays tidy).
+        self.RATELIMIT_KEY_PREFIX = env("RATELIMIT_KEY_PREFIX", "mediation")
         self.RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", "1") == "1"
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "20 per minute")  # failed logins per IP
         # Per user: reveals of full ID numbers/phones (bounds what a stolen account can harvest)
@@ -118,10 +120,8 @@ class Config:
         self.OPENAPI_SWAGGER_UI_PATH = "/docs"
         self.OPENAPI_SWAGGER_UI_URL = "/api/docs/static/"
 
-        # Demo data: the real county beside the project (../shared/data/zhuji)
-        self.DEMO_DATA_DIR = env(
-            "DEMO_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "zhuji")
-        )
+        # Demo data: the real county, carried in the repository (data/zhuji, gzip GeoJSON)
+        self.DEMO_DATA_DIR = env("DEMO_DATA_DIR", os.path.join(ROOT, "data", "zhuji"))
 
 
 class DevelopmentConfig(Config):

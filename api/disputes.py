@@ -30,7 +30,7 @@ from extensions import db
 from mediation import attachments
 from mediation.calendar import load_calendar
 from mediation.disputes import queries, service
-from mediation.disputes.deadlines import Limits
+from mediation.disputes.deadlines import limits_from_config
 from mediation.disputes.workflow import TRANSITIONS
 from mediation.users.enums import (
     CENTER_STAFF,
@@ -53,11 +53,7 @@ def settings() -> service.Settings:
     """Use-case settings from the app config."""
     cfg = current_app.config
     return service.Settings(
-        limits=Limits(
-            **cfg["DEADLINES"],
-            calendar=load_calendar(db.session),
-            working_day_rules=frozenset(cfg["WORKING_DAY_RULES"]),
-        ),
+        limits=limits_from_config(cfg, load_calendar(db.session)),
         locate_tolerance_m=cfg["LOCATE_TOLERANCE_M"],
         group_min_parties=cfg["GROUP_MIN_PARTIES"],
         group_min_people=cfg["GROUP_MIN_PEOPLE"],

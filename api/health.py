@@ -4,12 +4,23 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from api.auth import allow
+from api.auth import allow, request_now
 from api.inputs import Blueprint
 from extensions import db
+from mediation.calendar import loaded_years
+from mediation.reminders.service import calendar_warning
 
 health_bp = Blueprint("health", __name__, url_prefix="/api/v1", description="运行状态")
 blueprints = [health_bp]
+
+
+class CalendarStatus(Schema):
+    """Which years' official holiday notices are loaded; a warning from 1 November while next
+    year's is missing (its deadlines are then provisional)."""
+
+    years_loaded = fields.List(fields.Integer())
+    missing_year = fields.Integer(allow_none=True)
+    warning = fields.String(allow_none=True)
 
 
 class HealthOut(Schema):
@@ -18,6 +29,7 @@ class HealthOut(Schema):
     status = fields.String(metadata={"example": "ok"})
     database = fields.String(metadata={"example": "ok"})
     postgis = fields.String()
+    calendar = fields.Nested(CalendarStatus)
 
 
 @health_bp.route("/health")
@@ -27,4 +39,14 @@ class Health(MethodView):
     def get(self):
         """Check that the service and its database answer."""
         version = db.session.execute(text("SELECT postgis_lib_version()")).scalar()
-        return {"status": "ok", "database": "ok", "postgis": version}
+        warning = calendar_warning(db.session, now=request_now())
+        return {
+            "status": "ok",
+            "database": "ok",
+            "postgis": version,
+            "calendar": {
+                "years_loaded": sorted(loaded_years(db.session)),
+                "missing_year": warning["year"] if warning else None,
+                "warning": warning["message"] if warning else None,
+            },
+        }

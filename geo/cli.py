@@ -13,19 +13,11 @@ from clock import business_date, utcnow
 from errors import DomainError
 from extensions import db
 from geo.cells import generate_cells, import_cells, villages_without_cells
-from geo.geojson import parse_feature_collection
+from geo.geojson import parse_feature_collection, read_geojson
 from geo.importer import import_areas
 from geo.quality import format_report, quality_report
 
 geo_cli = click.Group("geo", help="区划边界与网格")
-
-
-def _load_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DomainError(f"无法读取 {path}：{exc}", code="invalid_geojson", status=422) from exc
 
 
 def fail(exc: DomainError) -> None:
@@ -42,7 +34,7 @@ def import_files(paths: list[str], system: str, *, label: str = "导入区划") 
     """Parse every file, then import all features in one transaction (nothing on error)."""
     features = []
     for path in paths:
-        features.extend(parse_feature_collection(_load_json(path), system))
+        features.extend(parse_feature_collection(read_geojson(path), system))
     today = business_date(utcnow())
     with click.progressbar(length=len(features), label=label, file=sys.stderr) as bar:
         result = import_areas(db.session, features=features, today=today, progress=bar.update)
@@ -90,7 +82,7 @@ def import_command(paths, system, report):
 def import_cells_command(path, system):
     """Import hand-drawn grid cells (15-digit codes) from GeoJSON."""
     try:
-        features = parse_feature_collection(_load_json(path), system)
+        features = parse_feature_collection(read_geojson(path), system)
         result = import_cells(db.session, features=features, today=business_date(utcnow()))
         db.session.commit()
     except DomainError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -10,10 +12,20 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from errors import ValidationFailed
+from errors import DomainError, ValidationFailed
 from geo import crs
 
 MAX_ERRORS = 20
+
+
+def read_geojson(path: str):
+    """Read a GeoJSON file, plain or gzip-compressed (`.gz`), as a Python object."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DomainError(f"无法读取 {path}：{exc}", code="invalid_geojson", status=422) from exc
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Working days: public holidays and official make-up working days (调休), loaded per year.
 
 A day is a working day when it is a make-up working day, or a weekday that is not a holiday.
-Years that were never loaded fall back to Monday–Friday (and say so through `years_loaded`).
+For a year whose official notice (国务院办公厅通知) is not loaded, the statutory holidays of
+《全国年节及纪念日放假办法》 are computed (lunar dates by `lunar_python`) and nothing else: the
+bridging days and 调休 of such a year are not invented. Deadlines counted through such a year are
+provisional, and are counted again when the official calendar is loaded.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
+from lunar_python import Lunar, Solar
 from sqlalchemy import Date, Integer, String
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -30,6 +35,26 @@ class CalendarDay(db.Model):
     year: Mapped[int] = mapped_column(Integer, index=True)
 
 
+@lru_cache(maxsize=64)
+def statutory_holidays(year: int) -> dict[date, str]:
+    """The 13 statutory holiday days of a year (《全国年节及纪念日放假办法》, 2025 revision):
+    元旦 1, 春节 4 (除夕 to 初三), 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3."""
+    spring = Lunar.fromYmd(year, 1, 1).getSolar()
+    first = date(spring.getYear(), spring.getMonth(), spring.getDay())
+    qingming = Solar.fromYmd(year, 6, 1).getLunar().getJieQiTable()["清明"]
+    days = {date(year, 1, 1): "元旦"}
+    for i in range(-1, 3):
+        days[first + timedelta(days=i)] = "春节"
+    days[date(qingming.getYear(), qingming.getMonth(), qingming.getDay())] = "清明节"
+    days[date(year, 5, 1)] = days[date(year, 5, 2)] = "劳动节"
+    for (m, d), name in (((5, 5), "端午节"), ((8, 15), "中秋节")):
+        s = Lunar.fromYmd(year, m, d).getSolar()
+        days[date(s.getYear(), s.getMonth(), s.getDay())] = name
+    for d in (1, 2, 3):
+        days[date(year, 10, d)] = "国庆节"
+    return days
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """An in-memory calendar (pure), built from the table."""
@@ -38,13 +63,23 @@ class WorkCalendar:
     workdays: frozenset[date] = frozenset()
     years_loaded: frozenset[int] = field(default_factory=frozenset)
 
+    def is_official(self, day: date) -> bool:
+        """Is the day's year covered by a loaded official notice?"""
+        return day.year in self.years_loaded
+
     def is_working_day(self, day: date) -> bool:
-        """Official working day?"""
+        """Official working day (statutory holidays only, for a year not loaded)?"""
+        if not self.is_official(day):
+            return day.weekday() < 5 and day not in statutory_holidays(day.year)
         if day in self.workdays:
             return True
         if day in self.holidays:
             return False
         return day.weekday() < 5
+
+    def provisional(self, start: date, end: date) -> bool:
+        """Does counting from `start` to `end` pass through a year not officially loaded?"""
+        return any(y not in self.years_loaded for y in range(start.year, end.year + 1))
 
     def add_working_days(self, start: date, n: int) -> date:
         """The n-th working day after `start` (n ≥ 0; 0 → start itself if working, else next)."""
@@ -93,6 +128,30 @@ def import_year(db_session: Session, *, doc: dict) -> int:
         db_session.execute(insert(CalendarDay).values(rows))
     db_session.flush()
     return len(rows)
+
+
+def missing_next_year(years_loaded: frozenset[int] | set[int], today: date, *, warn_from=(11, 1)):
+    """The year whose official calendar administrators must load now (from 1 November of the
+    year before), or None."""
+    nxt = today.year + 1
+    if (today.month, today.day) >= warn_from and nxt not in years_loaded:
+        return nxt
+    return None
+
+
+def missing_year_message(year: int) -> str:
+    """What administrators read while next year's notice is not loaded."""
+    return (
+        f"{year} 年节假日安排（国务院办公厅通知）尚未导入：跨入 {year} 年的期限暂按法定节假日计算，"
+        f"不含调休，标为“暂定”；导入后自动重算（flask calendar load 文件）"
+    )
+
+
+def loaded_years(db_session: Session) -> frozenset[int]:
+    """The years whose official calendar is loaded."""
+    return frozenset(
+        db_session.scalars(db.select(CalendarDay.year).distinct()).all()  # a few rows a year
+    )
 
 
 def read_file(path: str) -> dict:

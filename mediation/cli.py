@@ -17,6 +17,7 @@ from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
 from mediation import calendar
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
+from mediation.disputes.service import load_official_calendar
 from mediation.pii import vault_for
 from mediation.screening.service import ensure_monthly_campaigns
 from mediation.users.passwords import hasher_for
@@ -25,7 +26,11 @@ demo_cli = click.Group("demo", help="演示数据")
 
 
 @demo_cli.command("load")
-@click.option("--data-dir", default=None, help="诸暨市边界数据目录（默认 ../shared/data/zhuji）")
+@click.option(
+    "--data-dir",
+    default=None,
+    help="诸暨市边界数据目录（默认 data/zhuji，可用 DEMO_DATA_DIR 覆盖）",
+)
 @click.option("--report", is_flag=True, help="即使没有变化也打印质量报告")
 @with_appcontext
 def load_command(data_dir, report):
@@ -44,7 +49,12 @@ def load_command(data_dir, report):
         for path in sorted(
             glob.glob(os.path.join(current_app.root_path, "..", "data", "calendar", "*.json"))
         ):
-            calendar.import_year(db.session, doc=calendar.read_file(path))
+            load_official_calendar(
+                db.session,
+                doc=calendar.read_file(path),
+                limits_config=current_app.config,
+                now=utcnow(),
+            )
         ensure_monthly_campaigns(db.session, now=utcnow())
         created = ensure_demo_accounts(
             db.session,

@@ -5,26 +5,54 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import tempfile
 
+from geo.geojson import read_geojson
+
 COUNTY_CODE = "330681"
+# The county's boundaries ship with the project (gzip-compressed GeoJSON, see its README).
+DEFAULT_DATA_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "zhuji"
+)
+
+
+def demo_file(data_dir: str, stem: str) -> str:
+    """The file `stem.json` or `stem.json.gz` in `data_dir` (plain wins when both exist)."""
+    for name in (f"{stem}.json", f"{stem}.json.gz"):
+        path = os.path.join(data_dir, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(os.path.join(data_dir, f"{stem}.json[.gz]"))
+
+
+def village_stems(data_dir: str) -> list[str]:
+    """The township codes that have a file of villages in `data_dir`, in code order."""
+    stems = {
+        re.sub(r"\.json(\.gz)?$", "", os.path.basename(p))
+        for p in glob.glob(os.path.join(data_dir, f"{COUNTY_CODE}[0-9][0-9][0-9].json*"))
+    }
+    return sorted(s for s in stems if re.fullmatch(r"\d{9}", s))
+
+
+def county_feature_collection(data_dir: str) -> dict:
+    """The county's own polygon, cut from its city's file, as a root (no parent)."""
+    city = read_geojson(demo_file(data_dir, "330600"))
+    features = [f for f in city["features"] if str(f["properties"]["adcode"]) == COUNTY_CODE]
+    for f in features:
+        f["properties"].pop("parent", None)  # the city is not loaded; the county is a root
+    return {"type": "FeatureCollection", "features": features}
 
 
 def demo_files(data_dir: str) -> list[str]:
     """The county's own file (cut from its city's file), its townships, then its villages."""
-    with open(os.path.join(data_dir, "330600.json"), encoding="utf-8") as fh:
-        city = json.load(fh)
-    county = {
-        "type": "FeatureCollection",
-        "features": [f for f in city["features"] if str(f["properties"]["adcode"]) == COUNTY_CODE],
-    }
-    for f in county["features"]:
-        f["properties"].pop("parent", None)  # the city is not loaded; the county is a root
-    tmp = os.path.join(tempfile.gettempdir(), f"mediation-demo-{COUNTY_CODE}.json")
+    path = os.path.join(tempfile.gettempdir(), f"mediation-demo-{COUNTY_CODE}.json")
+    tmp = f"{path}.{os.getpid()}"  # written whole, then renamed: concurrent loaders never clash
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(county, fh, ensure_ascii=False)
-    villages = sorted(glob.glob(os.path.join(data_dir, f"{COUNTY_CODE}[0-9][0-9][0-9].json")))
-    return [tmp, os.path.join(data_dir, f"{COUNTY_CODE}.json"), *villages]
+        json.dump(county_feature_collection(data_dir), fh, ensure_ascii=False)
+    os.replace(tmp, path)
+    villages = [demo_file(data_dir, stem) for stem in village_stems(data_dir)]
+    return [path, demo_file(data_dir, COUNTY_CODE), *villages]
 
 
 DEMO_PASSWORD = "Fengqiao#2026"  # noqa: S105 - demo accounts only; `demo load` refuses production

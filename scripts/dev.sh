@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a developer machine: venv, the project's own PostGIS cluster, run, test.
-# Usage: scripts/dev.sh {setup|db|run|test|psql|stop} [pytest args...]
+# Usage: scripts/dev.sh {setup|env|db|run|test|psql|stop|lint|bench} [pytest args...]
 # DATABASE_URL (and TEST_DATABASE_URL) override the local cluster entirely.
 set -euo pipefail
 
@@ -10,12 +10,14 @@ PY="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 PG_MAJOR="${PG_MAJOR:-15}"
 PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PGPORT_LOCAL="${PGPORT_LOCAL:-55432}"
+PGPORT_DEFAULT=55432
+PGPORT_LOCAL="${PGPORT_LOCAL:-}"   # empty: the port the cluster was made with, else 55432
 DB_NAME="mediation"
 TEST_DB_NAME="mediation_test"
 BENCH_DB_NAME="mediation_bench"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+export HOST PORT
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -77,6 +79,28 @@ or point DATABASE_URL and TEST_DATABASE_URL at a PostGIS database you own."
   fi
 }
 
+# The port is the cluster's own (its postgresql.conf): a cluster made with PGPORT_LOCAL=55602 is
+# found again without the variable. Setting the variable to another port moves the cluster there.
+cluster_port() {
+  local conf; conf="$(pg_data_base)/data/postgresql.conf"
+  [ -f "$conf" ] && sed -n 's/^port = \([0-9][0-9]*\).*/\1/p' "$conf" | tail -n 1
+}
+
+resolve_port() {
+  local have; have="$(cluster_port || true)"
+  if [ -z "$PGPORT_LOCAL" ]; then
+    PGPORT_LOCAL="${have:-$PGPORT_DEFAULT}"
+  elif [ -n "$have" ] && [ "$have" != "$PGPORT_LOCAL" ]; then
+    local base; base="$(pg_data_base)"
+    say "moving the project's cluster from port $have to $PGPORT_LOCAL"
+    if as_pg "$PGBIN/pg_ctl" -D "$base/data" status >/dev/null 2>&1; then
+      as_pg "$PGBIN/pg_ctl" -D "$base/data" -m fast -w stop >/dev/null
+    fi
+    printf 'port = %s\n' "$PGPORT_LOCAL" | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
+  fi
+  export PGPORT_LOCAL
+}
+
 local_db_url() {
   local base; base="$(pg_data_base)"
   echo "postgresql+psycopg://mediation@/$1?host=$base/run&port=$PGPORT_LOCAL"
@@ -84,6 +108,7 @@ local_db_url() {
 
 ensure_cluster() {
   ensure_postgis_installed
+  resolve_port
   local base; base="$(pg_data_base)"
   local data="$base/data" run="$base/run" log="$base/postgres.log"
   if [ ! -f "$data/PG_VERSION" ]; then
@@ -128,7 +153,17 @@ setup_env() {
   export PATH="$VENV/bin:$PATH"
 }
 
+run_failed() {
+  printf '\nerror: make run stopped before the service started. What it started is still there:\n' >&2
+  if [ -z "${DATABASE_URL_GIVEN:-}" ]; then
+    printf '  the project PostgreSQL cluster (%s, port %s): stop it with  make stop\n' \
+      "$(pg_data_base)" "${PGPORT_LOCAL:-$PGPORT_DEFAULT}" >&2
+  fi
+  printf '  the virtual environment .venv: kept for the next run (delete the folder to remove it)\n' >&2
+}
+
 cmd="${1:-}"; shift || true
+DATABASE_URL_GIVEN="${DATABASE_URL:-}"
 case "$cmd" in
   setup) setup_env ;;
   env)   # eval "$(scripts/dev.sh env)" to use flask/pytest by hand
@@ -137,13 +172,19 @@ case "$cmd" in
       "$DATABASE_URL" "$TEST_DATABASE_URL" "$PATH" ;;
   db)    setup_env; flask db upgrade ;;
   run)
+    trap 'rc=$?; [ "$rc" = 0 ] || run_failed' EXIT
     setup_env
     say "migrating"
     flask db upgrade
     say "loading the demo county (idempotent)"
     flask demo load
     say "serving on http://$HOST:$PORT  (API docs: http://$HOST:$PORT/api/docs)"
-    exec "$ROOT/scripts/serve.sh"
+    trap - EXIT
+    rc=0; "$ROOT/scripts/serve.sh" || rc=$?
+    if [ -z "$DATABASE_URL_GIVEN" ]; then
+      say "the service has stopped; the project's PostgreSQL cluster is still running: make stop"
+    fi
+    exit "$rc"
     ;;
   test)
     setup_env
@@ -162,7 +203,16 @@ case "$cmd" in
     ;;
   stop)
     base="$(pg_data_base)"
-    as_pg "$PGBIN/pg_ctl" -D "$base/data" -m fast stop
+    if as_pg "$PGBIN/pg_ctl" -D "$base/data" status >/dev/null 2>&1; then
+      as_pg "$PGBIN/pg_ctl" -D "$base/data" -m fast stop
+    else
+      say "the project's cluster ($base) is not running"
+    fi
     ;;
-  *) die "usage: scripts/dev.sh {setup|env|db|run|test|psql|stop}" ;;
+  lint)
+    ensure_venv
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    ;;
+  *) die "usage: scripts/dev.sh {setup|env|db|run|test|psql|stop|lint|bench}" ;;
 esac

@@ -17,7 +17,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "zhuji"))
+DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "data", "zhuji"))
 COUNTY = "330681"
 
 pytest_plugins = ["tests.suite_report"]
@@ -36,8 +36,8 @@ def _fingerprint() -> str:
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             with open(path, "rb") as fh:
                 h.update(fh.read())
-    for path in sorted(glob.glob(os.path.join(DATA_DIR, "*.json"))):
-        h.update(str(os.path.getsize(path)).encode())
+    for path in sorted(glob.glob(os.path.join(DATA_DIR, "*.json*"))):
+        h.update(os.path.basename(path).encode() + str(os.path.getsize(path)).encode())
     return h.hexdigest()[:16]
 
 
@@ -46,7 +46,7 @@ def app():
     """The app on the test database, migrated, with the real county and its cells loaded."""
     if not os.environ.get("TEST_DATABASE_URL"):
         pytest.exit("TEST_DATABASE_URL is not set: run the tests with `make test`", returncode=2)
-    if not os.path.isfile(os.path.join(DATA_DIR, "330681.json")):
+    if not glob.glob(os.path.join(DATA_DIR, "330681.json*")):
         pytest.exit(f"the county data is missing at {DATA_DIR} (set DEMO_DATA_DIR)", returncode=2)
     from api import create_app
     from extensions import db
@@ -75,19 +75,16 @@ def app():
 
 
 def _load_county(app) -> None:
-    import json
-
     from clock import business_date, utcnow
     from extensions import db
     from geo.cells import generate_cells
-    from geo.geojson import parse_feature_collection
+    from geo.geojson import parse_feature_collection, read_geojson
     from geo.importer import import_areas
     from mediation.demo import demo_files
 
     features = []
     for path in demo_files(DATA_DIR):
-        with open(path, encoding="utf-8") as fh:
-            features.extend(parse_feature_collection(json.load(fh), "gcj02"))
+        features.extend(parse_feature_collection(read_geojson(path), "gcj02"))
     today = business_date(utcnow())
     import_areas(db.session, features=features, today=today)
     generate_cells(

@@ -37,7 +37,7 @@ from tests.factories import resident_id
 pytestmark = pytest.mark.fault
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "zhuji"))
+DATA_DIR = os.environ.get("DEMO_DATA_DIR", os.path.join(ROOT, "data", "zhuji"))
 PGBIN = f"/usr/lib/postgresql/{os.environ.get('PG_MAJOR', '15')}/bin"
 TOWNSHIP = "330681121"  # 岭北镇: the smallest township file of the county
 FAULT_USER, FAULT_PASSWORD = "gw_fault", "Fault#Passw0rd1"
@@ -121,13 +121,11 @@ def _flask(env: dict, *args: str, input_text: str | None = None) -> str:
 
 def _one_township_files(base: str) -> list[str]:
     """The county (cut from its city's file), one township, and that township's villages."""
-    with open(os.path.join(DATA_DIR, "330600.json"), encoding="utf-8") as fh:
-        city = json.load(fh)
-    with open(os.path.join(DATA_DIR, "330681.json"), encoding="utf-8") as fh:
-        townships = json.load(fh)
-    county = [f for f in city["features"] if str(f["properties"]["adcode"]) == "330681"]
-    for f in county:
-        f["properties"].pop("parent", None)
+    from geo.geojson import read_geojson
+    from mediation.demo import county_feature_collection, demo_file
+
+    county = county_feature_collection(DATA_DIR)["features"]
+    townships = read_geojson(demo_file(DATA_DIR, "330681"))
     township = [f for f in townships["features"] if str(f["properties"]["adcode"]) == TOWNSHIP]
     paths = []
     for name, features in (("county", county), ("township", township)):
@@ -135,7 +133,7 @@ def _one_township_files(base: str) -> list[str]:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump({"type": "FeatureCollection", "features": features}, fh, ensure_ascii=False)
         paths.append(path)
-    return [*paths, os.path.join(DATA_DIR, f"{TOWNSHIP}.json")]
+    return [*paths, demo_file(DATA_DIR, TOWNSHIP)]
 
 
 @dataclass

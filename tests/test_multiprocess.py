@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -106,21 +107,36 @@ def test_lockout_counts_failures_across_processes(app, committed_user, two_serve
         assert status == 423 and body["code"] == "account_locked"
 
 
+# The test uses whatever Redis listens here, which it does not own: it writes only keys under its
+# own unique prefix and deletes only those.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_PREFIX = f"mediation-test-{uuid.uuid4().hex}"
+
+
 def _redis_available() -> bool:
+    import redis
+
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
         return False
 
 
-@pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379")
+def _our_keys(client) -> list[bytes]:
+    """The keys this test run wrote: flask-limiter's keys under our own prefix only."""
+    return list(client.scan_iter(match=f"LIMITS:LIMITER/{REDIS_PREFIX}/*", count=1000))
+
+
+@pytest.mark.skipif(
+    not _redis_available(),
+    reason=f"no Redis at {REDIS_URL} (TEST_REDIS_URL): shared rate-limit storage not tested",
+)
 @pytest.mark.parametrize(
     "two_servers",
     [
         {
-            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "RATELIMIT_KEY_PREFIX": REDIS_PREFIX,
             "LOGIN_RATE_LIMIT": "3 per minute",
             "LOGIN_MAX_FAILURES": "100",
         }
@@ -130,16 +146,26 @@ def _redis_available() -> bool:
 def test_throttling_shares_redis_between_processes(two_servers):
     import redis
 
-    redis.Redis(db=15).flushdb()
-    a, b = two_servers
-    statuses = []
-    for i in range(4):
-        status, _ = _post(
-            a if i % 2 == 0 else b,
-            "/api/v1/auth/login",
-            {"username": "nobody-here", "password": "Wrong#Passw0rd"},
-        )
-        statuses.append(status)
-    assert statuses[:3] == [401, 401, 401]
-    assert statuses[3] == 429  # the fourth failure, on the other process, is throttled
-    redis.Redis(db=15).flushdb()
+    client = redis.Redis.from_url(REDIS_URL)
+    neighbour = f"{REDIS_PREFIX}-neighbour"  # stands for a key somebody else wrote
+    client.set(neighbour, "keep", ex=60)
+    try:
+        a, b = two_servers
+        statuses = []
+        for i in range(4):
+            status, _ = _post(
+                a if i % 2 == 0 else b,
+                "/api/v1/auth/login",
+                {"username": "nobody-here", "password": "Wrong#Passw0rd"},
+            )
+            statuses.append(status)
+        assert statuses[:3] == [401, 401, 401]
+        assert statuses[3] == 429  # the fourth failure, on the other process, is throttled
+        ours = _our_keys(client)
+        assert ours, "the servers did not write their counters under the configured prefix"
+    finally:
+        for key in _our_keys(client):
+            client.delete(key)
+    assert _our_keys(client) == []
+    assert client.get(neighbour) == b"keep"  # a key outside our prefix was left alone
+    client.delete(neighbour)

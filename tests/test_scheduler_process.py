@@ -157,3 +157,18 @@ def test_two_schedulers_one_works_the_other_stands_by_and_takes_over(engine):
         for p in (a, b):
             if p.poll() is None:
                 p.kill()
+
+
+def test_jobs_running_together_share_the_lock_connection_without_warnings(engine):
+    """Sweep and delivery run every second in the scheduler's thread pool; each checks the lock's
+    connection. Unguarded, a commit on that shared connection from two threads at once logged
+    `SAWarning: transaction already deassociated from connection`."""
+    proc = _start({"PYTHONWARNINGS": "always", "WEBHOOK_URL": "http://127.0.0.1:9/none"})
+    try:
+        time.sleep(12)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    err = proc.stderr.read()
+    assert "scheduler lock acquired" in err
+    assert "SAWarning" not in err and "deassociated" not in err, err[-3000:]

@@ -259,6 +259,9 @@ class SummaryOut(Schema):
     registered_at = fields.DateTime()
     next_due_at = fields.DateTime(allow_none=True)
     next_due_kind = fields.String(allow_none=True)
+    next_due_provisional = fields.Boolean(
+        metadata={"description": "期限跨入尚未导入官方节假日安排的年份，暂按法定节假日计算"}
+    )
     overdue = fields.Boolean()
     version = fields.Integer()
     description = fields.String()

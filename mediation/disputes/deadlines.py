@@ -25,11 +25,25 @@ class Limits:
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
+def limits_from_config(cfg, calendar: WorkCalendar) -> Limits:
+    """The deployment's limits (config `DEADLINES`, `WORKING_DAY_RULES`) over a calendar."""
+    return Limits(
+        **cfg["DEADLINES"],
+        calendar=calendar,
+        working_day_rules=frozenset(cfg["WORKING_DAY_RULES"]),
+    )
+
+
 def add_days(limits: Limits, rule: str, start: date, days: int) -> date:
     """start + days, in working days when the rule says so."""
     if rule in limits.working_day_rules:
         return limits.calendar.add_working_days(start, days)
     return start + timedelta(days=days)
+
+
+def provisional(limits: Limits, rule: str, start: date, due: date) -> bool:
+    """Was a deadline counted in working days through a year with no official calendar?"""
+    return rule in limits.working_day_rules and limits.calendar.provisional(start, due)
 
 
 def end_of(day: date) -> datetime:

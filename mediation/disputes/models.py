@@ -84,6 +84,10 @@ class Dispute(db.Model):
     # What must happen next and by when (drives task lists and overdue; reminders in their module)
     next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_due_kind: Mapped[str | None] = mapped_column(String(32))
+    # Counted through a year whose official holiday notice is not loaded (statutory days only)
+    next_due_provisional: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     visits_done: Mapped[int] = mapped_column(Integer, default=0)
     last_visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -107,6 +111,11 @@ class Dispute(db.Model):
             postgresql_where=text("next_due_at IS NOT NULL"),
         ),
         Index("ix_dispute_due", "next_due_at", postgresql_where=text("next_due_at IS NOT NULL")),
+        Index(
+            "ix_dispute_due_provisional",
+            "next_due_at",
+            postgresql_where=text("next_due_provisional"),
+        ),
         Index("ix_dispute_registered_by", "registered_by"),
         Index("ix_dispute_location", "location", postgresql_using="gist"),
         # The report's active set: cases of an area not closed before a date (migration 0009).

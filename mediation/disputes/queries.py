@@ -160,6 +160,7 @@ def summary(d: Dispute, now: datetime) -> dict:
         "registered_at": d.registered_at,
         "next_due_at": d.next_due_at,
         "next_due_kind": d.next_due_kind,
+        "next_due_provisional": d.next_due_provisional,
         "overdue": bool(d.next_due_at and d.next_due_at < now),
         "version": d.version,
         "description": d.description[:120],

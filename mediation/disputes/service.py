@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -24,6 +24,7 @@ import prepared
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from geo.locate import locate
 from geo.scope import record_clause
+from mediation import calendar
 from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk, workflow
 from mediation.disputes.enums import (
@@ -251,9 +252,9 @@ def register_dispute(
                 location=from_shape(Point(where.lon, where.lat), srid=4326),
                 locate_match=where.match,
                 locate_distance_m=where.distance_m or None,
-                occurred_at=data["occurred_at"],
+                occurred_at=_utc(data["occurred_at"]),
                 registered_at=now,
-                device_recorded_at=data.get("device_recorded_at"),
+                device_recorded_at=_utc(data.get("device_recorded_at")),
                 registered_by=actor.user_id,
                 source=data["source"],
                 category=data["category"],
@@ -529,22 +530,31 @@ def _new_event(
     )
 
 
+def _utc(at: datetime | None) -> datetime | None:
+    """An instant as stored and answered everywhere: UTC (the 201 and the replay agree)."""
+    return at.astimezone(UTC) if at is not None else None
+
+
 def plan_next_due(
     dispute: Dispute,
     limits: deadlines.Limits,
     agreement: Agreement | None = None,
     escalation: Escalation | None = None,
 ) -> None:
-    """What must happen next on the case and by when (None when nothing is due)."""
-    due, kind = None, None
+    """What must happen next on the case and by when (None when nothing is due), and whether
+    the deadline is provisional (counted through a year with no official calendar)."""
+    due, kind, rule, start = None, None, None, None
     if dispute.escalation_target and escalation is not None:
         due = deadlines.escalation_due(escalation.requested_at, limits)
-        kind = "escalation_acceptance"
+        kind, rule, start = "escalation_acceptance", "escalation_accept", escalation.requested_at
     elif dispute.status == REGISTERED:
         due, kind = deadlines.accept_due(dispute.registered_at, limits), "acceptance"
+        rule, start = "accept", dispute.registered_at
     elif dispute.status in ("accepted", MEDIATING, REOPENED) and dispute.mediation_due_on:
         due, kind = deadlines.end_of(dispute.mediation_due_on), "mediation"
+        rule, start = "mediation", dispute.accepted_at
     elif dispute.status in (AGREED, FOLLOW_UP):
+        rule, start = "first_visit", dispute.last_visit_at or dispute.agreed_at
         if dispute.visits_done == 0 and agreement is not None:
             due = deadlines.first_visit_due(
                 agreed_at=dispute.agreed_at,
@@ -568,7 +578,15 @@ def plan_next_due(
         and dispute.visits_done < 2
     ):
         due, kind = deadlines.second_visit_due(dispute.last_visit_at, limits), "second_visit"
+        rule, start = "second_visit", dispute.last_visit_at
     dispute.next_due_at, dispute.next_due_kind = due, kind
+    dispute.next_due_provisional = bool(
+        due
+        and start
+        and deadlines.provisional(
+            limits, rule, deadlines.business_day(start), deadlines.business_day(due)
+        )
+    )
 
 
 # ------------------------------------------------------------------ the flow
@@ -635,6 +653,39 @@ def _current_agreement(db_session: Session, dispute: Dispute) -> Agreement | Non
         .order_by(Agreement.id.desc())
         .limit(1)
     )
+
+
+def recount_provisional_deadlines(
+    db_session: Session, *, limits: deadlines.Limits, now: datetime
+) -> int:
+    """Count the open provisional deadlines again (an official calendar was loaded) and move
+    their reminders; returns how many deadlines changed (flush only)."""
+    changed = 0
+    for d in db_session.scalars(
+        select(Dispute).where(Dispute.next_due_provisional.is_(True)).with_for_update()
+    ):
+        before = d.next_due_at
+        plan_next_due(
+            d, limits, _current_agreement(db_session, d), _pending_escalation(db_session, d)
+        )
+        if d.next_due_at != before:
+            changed += 1
+            db_session.flush()
+            reminders.sync_case(db_session, dispute=d, now=now, reason="calendar_loaded")
+    db_session.flush()
+    return changed
+
+
+def load_official_calendar(db_session: Session, *, doc: dict, limits_config, now: datetime) -> dict:
+    """Load one year's official holiday notice, count provisional deadlines again and withdraw
+    the administrators' warning for that year (flush only)."""
+    days = calendar.import_year(db_session, doc=doc)
+    limits = deadlines.limits_from_config(limits_config, calendar.load_calendar(db_session))
+    changed = recount_provisional_deadlines(db_session, limits=limits, now=now)
+    reminders.cancel_keys(
+        db_session, keys=[f"calendar:missing:{int(doc['year'])}"], now=now, reason="calendar_loaded"
+    )
+    return {"days": days, "deadlines_recounted": changed}
 
 
 def _pending_escalation(db_session: Session, dispute: Dispute) -> Escalation | None:

@@ -9,10 +9,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from clock import utcnow
 from errors import DomainError
 from extensions import db
 from geo.cli import fail
 from mediation import calendar
+from mediation.disputes.service import load_official_calendar
 from mediation.reminders import scheduler
 
 scheduler_cli = click.Group("scheduler", help="提醒与督办调度")
@@ -51,8 +53,12 @@ def run_once_command(job, now_text):
 def load_command(path):
     """Load one year's official holidays and make-up working days (replaces that year)."""
     try:
-        n = calendar.import_year(db.session, doc=calendar.read_file(path))
+        result = load_official_calendar(
+            db.session, doc=calendar.read_file(path), limits_config=current_app.config, now=utcnow()
+        )
         db.session.commit()
     except DomainError as exc:
         fail(exc)
-    click.echo(f"已载入 {n} 个特殊日期")
+    click.echo(
+        f"已载入 {result['days']} 个特殊日期；重算暂定期限 {result['deadlines_recounted']} 件"
+    )

@@ -22,6 +22,7 @@ TITLES = {
     "daily_digest": "综治中心每日摘要",
     "monthly_report": "本月矛盾纠纷排查化解情况请于 18 日前报送",
     "screening_due": "本网格矛盾纠纷排查尚未完成，请按时排查（无发现也须零报告）",
+    "calendar_missing": "下一年度节假日安排尚未导入，跨年期限为暂定",
 }
 
 

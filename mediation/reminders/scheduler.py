@@ -9,6 +9,7 @@ given `now` with `flask scheduler run-once JOB --now …`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -102,12 +103,14 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     """Take the lock (or stand by for it), then run the jobs until killed."""
     with app.app_context():
         engine = db.engine
-    conn = engine.connect()
+    # The lock's connection runs in autocommit (no transaction to begin, end or lose) and is used
+    # by one job thread at a time: APScheduler runs jobs in a thread pool, and a connection shared
+    # between threads without a guard was what logged "transaction already deassociated".
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    conn_guard = threading.Lock()
     while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
-        conn.commit()
         log.info("another scheduler holds the lock; standing by")
         time.sleep(standby_poll)
-    conn.commit()
     log.info("scheduler lock acquired; running jobs")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run is noise
     sweep_s = app.config["SCHEDULER_SWEEP_SECONDS"]
@@ -119,8 +122,8 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     def guarded(name):
         def run():
             try:
-                conn.execute(text("SELECT 1")).scalar()  # still holding the lock?
-                conn.commit()
+                with conn_guard:
+                    conn.execute(text("SELECT 1")).scalar()  # still holding the lock?
             except Exception:
                 log.error("lost the scheduler lock connection; exiting so a supervisor restarts us")
                 sched.shutdown(wait=False)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 import prepared
 from clock import BUSINESS_TZ
 from errors import NotFound
+from mediation import calendar
 from mediation.disputes.models import Agreement, Dispute
 from mediation.reminders import planning
 from mediation.reminders.models import (
@@ -36,6 +37,7 @@ from mediation.reminders.models import (
     Reminder,
 )
 from mediation.users.actor import Actor
+from mediation.users.enums import ADMIN
 
 log = logging.getLogger(__name__)
 DEFAULT_LEAD = {
@@ -199,7 +201,9 @@ def _insert(
             kind=kind,
             dispute_id=dispute.id if dispute else None,
             parent_id=parent_id,
-            area_code=area or (dispute.cell_code if dispute else recipient.area),
+            area_code=area
+            if area is not None
+            else (dispute.cell_code if dispute else recipient.area),
             recipient_id=recipient.user_id,
             recipient_role=recipient.role,
             recipient_area=recipient.area,
@@ -352,10 +356,40 @@ def _supervise_screening(db_session: Session, r: Reminder, now: datetime) -> int
     return 2
 
 
+def calendar_warning(db_session: Session, *, now: datetime) -> dict | None:
+    """From 1 November, while next year's official holiday notice is not loaded: what to say."""
+    year = calendar.missing_next_year(
+        calendar.loaded_years(db_session), now.astimezone(BUSINESS_TZ).date()
+    )
+    if year is None:
+        return None
+    return {"year": year, "message": calendar.missing_year_message(year)}
+
+
+def _warn_admins_of_calendar(db_session: Session, warning: dict, now: datetime) -> None:
+    """One inbox item for the system administrators per missing year."""
+    _insert(
+        db_session,
+        key=f"calendar:missing:{warning['year']}",
+        kind="calendar_missing",
+        dispute=None,
+        recipient=planning.Recipient(role=ADMIN),
+        due_at=datetime.combine(date(warning["year"], 1, 1), time(0), BUSINESS_TZ),
+        remind_at=now,
+        now=now,
+        area="",
+        body=warning,
+    )
+
+
 def daily_digest(db_session: Session, *, now: datetime) -> int:
     """One digest a day for each township centre: new RED/ORANGE, overdue by village, escalations
-    waiting, villages whose monthly report reminder is still open."""
+    waiting, villages whose monthly report reminder is still open; and, while next year's holiday
+    calendar is missing, a warning to the centres and to the administrators' inbox."""
     day = now.astimezone(BUSINESS_TZ).date()
+    warning = calendar_warning(db_session, now=now)
+    if warning:
+        _warn_admins_of_calendar(db_session, warning, now)
     since = datetime.combine(day - timedelta(days=1), time(0), BUSINESS_TZ)
     townships = db_session.scalars(
         text("SELECT code FROM area WHERE level = 'township' AND valid_to IS NULL")
@@ -404,6 +438,7 @@ def daily_digest(db_session: Session, *, now: datetime) -> int:
                 "overdue_by_village": by_village,
                 "escalations_waiting": stats.escalations,
                 "villages_missing_report": missing,
+                **({"calendar_warning": warning} if warning else {}),
             },
         )
         made += 1
@@ -543,7 +578,9 @@ def addressed_to(actor: Actor):
     """Reminders for this person, or for a role they hold over one of their areas."""
     conds = [Reminder.recipient_id == actor.user_id]
     for role, areas in actor.roles.items():
-        if areas:
+        if role == ADMIN:  # the deployment's administrators: no area
+            conds.append(and_(Reminder.recipient_role == ADMIN, Reminder.recipient_area.is_(None)))
+        elif areas:
             conds.append(
                 and_(Reminder.recipient_role == role, Reminder.recipient_area.in_(sorted(areas)))
             )

@@ -65,15 +65,14 @@ def test_quality_report_finds_the_real_defects(db_session):
 
 def test_invalid_source_polygons_are_repaired():
     # 32 self-touching villages plus a degenerate hole ring: the parser repairs them all.
-    import glob
-    import os
-
+    from geo.geojson import read_geojson
+    from mediation.demo import demo_file, village_stems
     from tests.conftest import DATA_DIR
 
     repaired = 0
-    for path in glob.glob(os.path.join(DATA_DIR, "330681???.json")):
-        with open(path, encoding="utf-8") as fh:
-            repaired += sum(f.repaired for f in parse_feature_collection(json.load(fh), "gcj02"))
+    for stem in village_stems(DATA_DIR):
+        doc = read_geojson(demo_file(DATA_DIR, stem))
+        repaired += sum(f.repaired for f in parse_feature_collection(doc, "gcj02"))
     assert repaired >= 32
 
 

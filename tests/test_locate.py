@@ -1,8 +1,5 @@
 """Locate: 1,000 points in the real villages agree with an independent shapely check."""
 
-import glob
-import json
-import os
 import random
 
 import numpy as np
@@ -11,6 +8,8 @@ import shapely
 from shapely.geometry import Point, shape
 
 from geo import crs
+from geo.geojson import read_geojson
+from mediation.demo import demo_file, village_stems
 from tests.conftest import DATA_DIR
 
 
@@ -18,10 +17,9 @@ from tests.conftest import DATA_DIR
 def source_villages():
     """The source polygons in GCJ-02, repaired by shapely alone (independent of our importer)."""
     villages = {}
-    for path in sorted(glob.glob(os.path.join(DATA_DIR, "330681???.json"))):
-        with open(path, encoding="utf-8") as fh:
-            for f in json.load(fh)["features"]:
-                villages[str(f["properties"]["adcode"])] = shapely.make_valid(shape(f["geometry"]))
+    for stem in village_stems(DATA_DIR):
+        for f in read_geojson(demo_file(DATA_DIR, stem))["features"]:
+            villages[str(f["properties"]["adcode"])] = shapely.make_valid(shape(f["geometry"]))
     return villages
 
 

@@ -575,7 +575,7 @@ def test_connection_lost_at_the_locate_step_answers_503_and_keeps_nothing(
                         text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
                     )
                 ),
-                5,
+                15,
             )
         killed.append(pid)
         return real_fetch(db_session, sql, params)

@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.pagebreak import Break
 
@@ -276,8 +277,14 @@ CELL = Alignment(vertical="center", wrap_text=True)
 
 
 def _col_pt(width: float) -> float:
-    """Printed width of a column of Excel width `width` (7 px per character + 5 px padding)."""
+    """Printed width of a column of Excel width `width`: 7 px per character of the default font
+    (Noto Sans CJK SC 10 pt) plus 5 px of padding."""
     return (int(width * 7) + 5) * 0.75
+
+
+def _col_width(points: float) -> float:
+    """The Excel width of a column `points` wide."""
+    return round((points / 0.75 - 5) / 7, 1)
 
 
 def _text_pt(text: str, size: int = BODY_PT) -> float:
@@ -285,24 +292,47 @@ def _text_pt(text: str, size: int = BODY_PT) -> float:
     return sum(size if ord(ch) > 0x2E80 else size * 0.56 for ch in text)
 
 
-def _lines(text: str, width: float, size: int = BODY_PT) -> int:
-    """Lines a wrapped text takes in a column of Excel width `width` (a generous estimate)."""
-    usable = _col_pt(width) - 6 - size  # cell padding, and a character lost to line breaking
+def _lines(text: str, width: float, size: int = BODY_PT, *, slack: float = 1.0) -> int:
+    """Lines a wrapped text takes in a column of Excel width `width`. `slack` characters per
+    line are given up to line breaking (punctuation that may not start a line, Latin words)."""
+    usable = _col_pt(width) - 6 - slack * size
     return sum(max(1, -(-int(_text_pt(p, size)) // int(usable))) for p in text.split("\n"))
 
 
 def _height(lines: int, size: int = BODY_PT) -> float:
-    return round(lines * size * LINE_PT + 6, 1)
+    return round(lines * size * LINE_PT + 2, 1)
 
 
-def _fit_row(ws, row: int, widths: dict[int, float], size: int = BODY_PT) -> None:
+def _fit_row(
+    ws, row: int, widths: dict[int, float], size: int = BODY_PT, *, slack: float = 1.0
+) -> None:
     """Set a row's height to show every wrapped cell whole (columns in `widths`)."""
     lines = 1
     for col, width in widths.items():
         value = ws.cell(row=row, column=col).value
         if value not in (None, ""):
-            lines = max(lines, _lines(str(value), width, size))
+            lines = max(lines, _lines(str(value), width, size, slack=slack))
     ws.row_dimensions[row].height = _height(lines, size)
+
+
+def _label_width(label: str, *, min_pt: float = 0.0, size: int = BODY_PT) -> float:
+    """The narrowest column (at least `min_pt`) in which a header label wraps into at most three
+    lines without leaving one character alone on the last."""
+    ems = _text_pt(label, size) / size
+    for per_line in range(2, 9):
+        points = max(per_line * size + 8, min_pt)
+        fits = int((points - 8) // size)  # what the column holds, once widened to min_pt
+        lines = -(-ems // fits)
+        if lines > 3 or (lines > 1 and ems - (lines - 1) * fits < 1.5):
+            continue
+        return _col_width(points)
+    return _col_width(max(8 * size + 8, min_pt))
+
+
+def _names_width(names, *, least: str) -> float:
+    """A title column wide enough for its longest name (up to eight characters per line)."""
+    longest = max([_text_pt(least), *(_text_pt(n) for n in names)])
+    return _col_width(min(longest, 8 * BODY_PT) + 10)
 
 
 def _style_header(ws, row: int, first: int, last: int) -> None:
@@ -344,30 +374,42 @@ def report_title(compiled: dict) -> str:
 
 
 def _page_setup(
-    ws, compiled: dict, *, title_rows: str, title_cols: str | None = None, portrait=False
+    ws,
+    compiled: dict,
+    *,
+    title_rows: str,
+    title_cols: str | None = None,
+    first_row: int = 1,
 ) -> None:
-    ws.page_setup.orientation = "portrait" if portrait else "landscape"
+    ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.scale = 100
     ws.page_setup.fitToWidth = 0
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = False
-    ws.page_setup.pageOrder = "overThenDown"
-    ws.page_margins = PageMargins(left=0.39, right=0.39, top=0.75, bottom=0.6, header=0.3)
+    # A group of columns with its 合计 before the next group.
+    ws.page_setup.pageOrder = "downThenOver"
+    ws.page_margins = PageMargins(
+        left=0.39, right=0.39, top=0.85, bottom=0.55, header=0.25, footer=0.25
+    )
     ws.print_options.horizontalCentered = False
     ws.print_title_rows = title_rows
     if title_cols:
         ws.print_title_cols = title_cols
+    ws.print_area = f"A{first_row}:{get_column_letter(ws.max_column)}{ws.max_row}"
     font = f'&"{FONT_NAME},Regular"&10'
-    ws.oddHeader.left.text = f"{font}{escape(report_title(compiled))}"
-    ws.oddHeader.right.text = f"{font}&A"
+    bold = f'&"{FONT_NAME},Bold"&12'
+    # Title, period and deadline on every page (the sheet's own title rows are not printed).
+    ws.oddHeader.left.text = f"{bold}{escape(report_title(compiled))}"
+    ws.oddHeader.right.text = f"{font}{period_line(compiled)}"
+    ws.oddFooter.left.text = f"{font}&A"
     ws.oddFooter.center.text = f"{font}第 &P 页，共 &N 页"
 
 
 def _column_breaks(ws, groups: list[int], *, first_col: int, fixed_pt: float) -> None:
     """Break the columns between pages at group boundaries only, as many groups per page as fit
     next to the repeated title columns (`fixed_pt`)."""
-    room = (PAGE_WIDTH_PT - fixed_pt) * 0.97
+    room = (PAGE_WIDTH_PT - fixed_pt) * 0.95
     used, col = 0.0, first_col
     for size in groups:
         width = sum(
@@ -386,6 +428,9 @@ def report_workbook(compiled: dict) -> bytes:
     工作开展情况. Chinese headers, merged group headers, frozen header rows, number formats,
     laid out for printing on A4 (see above)."""
     wb = Workbook()
+    # The default font is what column widths are measured in (LibreOffice, WPS and Excel alike).
+    wb._fonts = IndexedList([BODY_FONT])
+    wb._named_styles["Normal"].font = BODY_FONT
     ws = wb.active
     ws.title = "汇总表"
     cols = summary_columns()
@@ -408,28 +453,31 @@ def report_workbook(compiled: dict) -> bytes:
         col += len(items)
     _style_header(ws, 3, 1, last_col)
     _style_header(ws, 4, 1, last_col)
-    ws.column_dimensions["A"].width = 16
-    ws.column_dimensions["B"].width = 11
-    widths = {1: 16.0, 2: 11.0}
-    for i, (_g, _k, _label, kind) in enumerate(cols, 3):
-        widths[i] = 10.0 if kind == "a" else 8.0
-        ws.column_dimensions[get_column_letter(i)].width = widths[i]
+    widths = {
+        1: _names_width((v["name"] for v in compiled["villages"]), least="单位"),
+        2: _col_width(5 * BODY_PT + 8),  # 未到期未报
+    }
+    min_pt = {"n": 28.0, "p": 40.0, "a": 56.0, "d": 34.0}  # 9,999 · 100.0% · 12,345.67 · 999.9
+    for i, (_g, _k, label, kind) in enumerate(cols, 3):
+        widths[i] = _label_width(label, min_pt=min_pt[kind])
+    for i, w in widths.items():
+        ws.column_dimensions[get_column_letter(i)].width = w
     ws.row_dimensions[3].height = _height(1)
-    _fit_row(ws, 4, widths)
+    _fit_row(ws, 4, widths, slack=0)
     r = 5
     for v in compiled["villages"]:
         _summary_row(ws, r, v["name"], v["report_status_label"], v["figures"], cols)
         _style_body(ws, r, 1, last_col)
-        _fit_row(ws, r, {1: widths[1], 2: widths[2]})
+        _fit_row(ws, r, {1: widths[1], 2: widths[2]}, slack=0)
         r += 1
     total = compiled["total"]
     _summary_row(
         ws, r, "合计", f"已报 {compiled['submitted']} / 共 {len(compiled['villages'])}", total, cols
     )
     _style_body(ws, r, 1, last_col, bold=True)
-    _fit_row(ws, r, {1: widths[1], 2: widths[2]})
+    _fit_row(ws, r, {1: widths[1], 2: widths[2]}, slack=0)
     ws.freeze_panes = "C5"
-    _page_setup(ws, compiled, title_rows="3:4", title_cols="A:B")
+    _page_setup(ws, compiled, title_rows="3:4", title_cols="A:B", first_row=3)
     _column_breaks(
         ws,
         [len(items) for _g, items in SUMMARY_GROUPS],
@@ -477,11 +525,13 @@ def _category_sheet(wb, compiled: dict) -> None:
     ws.cell(row=2, column=last, value="合计")
     _style_header(ws, 1, 1, last)
     _style_header(ws, 2, 1, last)
-    widths = {1: 16.0, **{c: 7.0 for c in range(2, last + 1)}}
+    widths = {1: _names_width((v["name"] for v in compiled["villages"]), least="单位")}
+    for i, label in enumerate([*CATEGORIES.values(), "合计"], 2):
+        widths[i] = _label_width(label, min_pt=28.0)
     for c, w in widths.items():
         ws.column_dimensions[get_column_letter(c)].width = w
     ws.row_dimensions[1].height = _height(1)
-    _fit_row(ws, 2, widths)
+    _fit_row(ws, 2, widths, slack=0)
     rows = [(v["name"], v["figures"]["row"]) for v in compiled["villages"]]
     rows.append(("合计", compiled["total"]["row"]))
     for r, (name, row) in enumerate(rows, 3):
@@ -491,7 +541,7 @@ def _category_sheet(wb, compiled: dict) -> None:
             ws.cell(row=r, column=i, value=by.get(key, 0))
         ws.cell(row=r, column=last, value=sum(by.values()))
         _style_body(ws, r, 1, last, bold=name == "合计" and r == len(rows) + 2)
-        _fit_row(ws, r, {1: widths[1]})
+        _fit_row(ws, r, {1: widths[1]}, slack=0)
     ws.freeze_panes = "B3"
     _page_setup(ws, compiled, title_rows="1:2", title_cols="A:A")
 
@@ -518,7 +568,7 @@ def _key_area_sheet(wb, compiled: dict) -> None:
     ws.column_dimensions["A"].width = 22
     for c in "BCDE":
         ws.column_dimensions[c].width = 14
-    _page_setup(ws, compiled, title_rows="1:1", portrait=True)
+    _page_setup(ws, compiled, title_rows="1:1")
 
 
 HIGH_RISK_COLUMNS = (
@@ -545,17 +595,22 @@ def high_risk_rows(compiled: dict) -> list[dict]:
     ]
 
 
-HIGH_RISK_WIDTHS = (12, 20, 8, 12, 18, 11, 10, 9, 8, 40, 8)
+HIGH_RISK_WIDTHS = (10, 20, 6, 9, 14, 11, 8, 8, 6, 26, 6)
 
 
 def _high_risk_sheet(wb, compiled: dict) -> None:
     ws = wb.create_sheet("红橙案件")
-    widths = dict(enumerate(HIGH_RISK_WIDTHS, 1))
+    widths = {
+        i: _label_width(label, min_pt=_col_pt(w))
+        for i, (w, (_k, label)) in enumerate(
+            zip(HIGH_RISK_WIDTHS, HIGH_RISK_COLUMNS, strict=True), 1
+        )
+    }
     for i, (_k, label) in enumerate(HIGH_RISK_COLUMNS, 1):
         ws.cell(row=1, column=i, value=label)
         ws.column_dimensions[get_column_letter(i)].width = widths[i]
     _style_header(ws, 1, 1, len(HIGH_RISK_COLUMNS))
-    _fit_row(ws, 1, widths)
+    _fit_row(ws, 1, widths, slack=0)
     red = PatternFill("solid", fgColor="F8CBAD")
     orange = PatternFill("solid", fgColor="FCE4D6")
     for r, case in enumerate(high_risk_rows(compiled), 2):
@@ -568,7 +623,7 @@ def _high_risk_sheet(wb, compiled: dict) -> None:
     _page_setup(ws, compiled, title_rows="1:1")
 
 
-NARRATIVE_WIDTHS = {1: 14.0, 2: 10.0, 3: 6.0, 4: 72.0, 5: 24.0}
+NARRATIVE_WIDTHS = {1: 14.0, 2: 10.0, 3: 6.0, 4: 84.0, 5: 24.0}
 
 
 def narrative_chunks(text: str, width: float = NARRATIVE_WIDTHS[4]) -> list[str]:

@@ -321,7 +321,7 @@ def _label_width(label: str, *, min_pt: float = 0.0, size: int = BODY_PT) -> flo
     ems = _text_pt(label, size) / size
     for per_line in range(2, 9):
         points = max(per_line * size + 8, min_pt)
-        fits = int((points - 8) // size)  # what the column holds, once widened to min_pt
+        fits = int((points - 4) // size)  # what the column holds, once widened to min_pt
         lines = -(-ems // fits)
         if lines > 3 or (lines > 1 and ems - (lines - 1) * fits < 1.5):
             continue
@@ -671,7 +671,7 @@ def _narrative_sheet(wb, compiled: dict) -> None:
                 ws.cell(row=r, column=5, value=escape(v["remarks"] or ""))
             ws.cell(row=r, column=4, value=escape(chunk))
             _style_body(ws, r, 1, 5)
-            for c in (1, 4, 5):
+            for c in range(1, 6):
                 ws.cell(row=r, column=c).alignment = LEFT_WRAP
             _fit_row(ws, r, NARRATIVE_WIDTHS)
             r += 1

@@ -271,7 +271,6 @@ def _font(*, bold: bool = False, size: int = BODY_PT) -> Font:
 
 BODY_FONT = _font()
 BOLD_FONT = _font(bold=True)
-HEADER_FONT_REPORT = BOLD_FONT
 LEFT_WRAP = Alignment(horizontal="left", vertical="top", wrap_text=True)
 CELL = Alignment(vertical="center", wrap_text=True)
 
@@ -338,7 +337,7 @@ def _names_width(names, *, least: str) -> float:
 def _style_header(ws, row: int, first: int, last: int) -> None:
     for col in range(first, last + 1):
         c = ws.cell(row=row, column=col)
-        c.font, c.fill, c.alignment, c.border = HEADER_FONT_REPORT, HEADER_FILL, CENTER, BORDER
+        c.font, c.fill, c.alignment, c.border = BOLD_FONT, HEADER_FILL, CENTER, BORDER
 
 
 def _style_body(ws, row: int, first: int, last: int, *, bold: bool = False) -> None:
@@ -350,8 +349,8 @@ def _style_body(ws, row: int, first: int, last: int, *, bold: bool = False) -> N
 
 
 def _title_lines(ws, compiled: dict, title: str) -> None:
-    """Rows 1–2: the report's title and its period and deadline (left-aligned, not merged, so
-    that they print on the first page whatever its width)."""
+    """Rows 1–2, for the screen: the report's title, its period and deadline (on paper they are
+    in every page's header instead, so the rows are left out of the print area)."""
     ws.cell(row=1, column=1, value=escape(title)).font = _font(bold=True, size=TITLE_PT)
     ws.row_dimensions[1].height = _height(1, TITLE_PT)
     ws.cell(row=2, column=1, value=period_line(compiled)).font = BODY_FONT
@@ -540,7 +539,7 @@ def _category_sheet(wb, compiled: dict) -> None:
         for i, key in enumerate(CATEGORIES, 2):
             ws.cell(row=r, column=i, value=by.get(key, 0))
         ws.cell(row=r, column=last, value=sum(by.values()))
-        _style_body(ws, r, 1, last, bold=name == "合计" and r == len(rows) + 2)
+        _style_body(ws, r, 1, last, bold=r == len(rows) + 2)
         _fit_row(ws, r, {1: widths[1]}, slack=0)
     ws.freeze_panes = "B3"
     _page_setup(ws, compiled, title_rows="1:2", title_cols="A:A")

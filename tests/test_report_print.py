@@ -53,9 +53,9 @@ def at(m, d, h=9):
     return datetime(2026, m, d, h, tzinfo=SH)
 
 
-def _township_workbook(app) -> tuple[bytes, dict]:
+def _township_workbook(app) -> tuple[bytes, dict, bytes]:
     """Cases, a long narrative and the compiled township report of October 2026 (report month
-    2026-11), built in a transaction that is rolled back."""
+    2026-11), built in a transaction that is rolled back; the village's own workbook too."""
     from extensions import db
     from tests.conftest import _BoundSession
 
@@ -112,7 +112,8 @@ def _township_workbook(app) -> tuple[bytes, dict]:
                 settings=service.ReportSettings(),
             )
             compiled["case_numbers"] = [red.case_number, orange.case_number]
-            return exports.report_workbook(compiled), compiled
+            village = service.compile_version(session, report=draft)
+            return exports.report_workbook(compiled), compiled, exports.report_workbook(village)
         finally:
             session.remove()
             db.session = original
@@ -124,9 +125,11 @@ def _township_workbook(app) -> tuple[bytes, dict]:
 def printed(app, tmp_path_factory):
     """The workbook, rendered once: pages as (sheet name, pdfplumber page)."""
     out = tmp_path_factory.mktemp("report-print")
-    data, compiled = _township_workbook(app)
+    data, compiled, village_data = _township_workbook(app)
     xlsx = out / "township-report.xlsx"
     xlsx.write_bytes(data)
+    village_xlsx = out / "village-report.xlsx"
+    village_xlsx.write_bytes(village_data)
     started = time.monotonic()
     subprocess.run(
         [
@@ -139,6 +142,7 @@ def printed(app, tmp_path_factory):
             "--outdir",
             str(out),
             str(xlsx),
+            str(village_xlsx),
         ],
         check=True,
         capture_output=True,
@@ -147,11 +151,12 @@ def printed(app, tmp_path_factory):
     rendered_in = time.monotonic() - started
     pdf_path = out / "township-report.pdf"
     if shutil.which("pdftoppm"):
-        subprocess.run(
-            ["pdftoppm", "-png", "-r", "80", str(pdf_path), str(out / "page")],
-            check=True,
-            timeout=120,
-        )
+        for name, prefix in (("township-report", "page"), ("village-report", "village-page")):
+            subprocess.run(
+                ["pdftoppm", "-png", "-r", "80", str(out / f"{name}.pdf"), str(out / prefix)],
+                check=True,
+                timeout=120,
+            )
     keep = os.environ.get("REPORT_SAMPLE_DIR")
     if keep:
         os.makedirs(keep, exist_ok=True)
@@ -159,6 +164,7 @@ def printed(app, tmp_path_factory):
             if f.is_file():
                 shutil.copy(f, keep)
     pdf = pdfplumber.open(pdf_path)
+    village_pdf = pdfplumber.open(out / "village-report.pdf")
     pages = []
     for page in pdf.pages:
         box = (0, page.height - FOOTER_PT, page.width, page.height)
@@ -171,10 +177,12 @@ def printed(app, tmp_path_factory):
         "pages": pages,
         "compiled": compiled,
         "workbook": load_workbook(xlsx),
+        "village_pdf": village_pdf,
         "pdf": pdf,
         "seconds": rendered_in,
     }
     pdf.close()
+    village_pdf.close()
 
 
 def _body(page) -> str:
@@ -275,3 +283,23 @@ def test_m5_other_sheets_print_every_row(printed):
     bands = printed["workbook"]["分类统计"].col_breaks.count + 1
     assert set(names.values()) == {bands} and len(names) == len(compiled["villages"]) + 1
     assert printed["seconds"] < 30
+
+
+def test_m5_m3_the_village_workbook_prints_the_same_header_and_the_whole_narrative(printed):
+    first = printed["pages"][0][1]
+    township_header = first.within_bbox((0, 0, first.width, HEADER_PT)).extract_text()
+    pages = printed["village_pdf"].pages
+    assert len(pages) > 1
+    for page in pages:
+        assert min(c["size"] for c in page.chars) >= 9
+        header = page.within_bbox((0, 0, page.width, HEADER_PT)).extract_text()
+        assert header.split()[1:] == township_header.split()[1:]  # period and deadline alike
+        assert "报送截止：2026年11月18日（含）前报送" in header
+    narrative = [
+        p
+        for p in pages
+        if "工作开展情况"
+        in p.within_bbox((0, p.height - FOOTER_PT, p.width, p.height)).extract_text()
+    ]
+    text = "".join(_column_text(p, "工作开展情况") for p in narrative)
+    assert re.sub(r"\s", "", NARRATIVE) in re.sub(r"\s", "", text)

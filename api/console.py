@@ -90,16 +90,20 @@ def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> Non
     db.session.commit()
 
 
-def _csv_response(chunks, filename: str) -> Response:
+def _csv_response(chunks, names: tuple[str, str]) -> Response:
     response = Response(stream_with_context(chunks), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = _disposition(filename)
+    return _attachment(response, names)
+
+
+def _attachment(response: Response, names: tuple[str, str]) -> Response:
+    """Name a download: the Chinese name (RFC 5987 `filename*`) and an ASCII `filename` for
+    clients that do not read it."""
+    chinese, ascii_name = names
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(chinese, safe='')}"
+    )
     return response
-
-
-def _disposition(filename: str) -> str:
-    # An ASCII fallback for old clients, the Chinese name (RFC 5987) for the rest.
-    return f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -191,12 +195,16 @@ class SupervisionList(MethodView):
         first = next(rows, None)  # validation errors surface before the export is logged
         _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
         rows = _chain(first, rows)
-        stamp = now.astimezone(BUSINESS_TZ).strftime("%Y%m%d")
-        name = f"{LIST_TITLES[kind]}-{area}-{stamp}.{fmt}"
+        names = exports.list_file_names(
+            kind,
+            area=console.check_area(db.session, scope=_scope(), code=area),
+            day=now.astimezone(BUSINESS_TZ).date(),
+            fmt=fmt,
+        )
         if fmt == "csv":
-            return _csv_response(exports.csv_stream(columns, rows), name)
+            return _csv_response(exports.csv_stream(columns, rows), names)
         out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
-        return send_file(out, mimetype=XLSX, as_attachment=True, download_name=name)
+        return _attachment(send_file(out, mimetype=XLSX), names)
 
 
 LIST_TITLES = {
@@ -344,14 +352,11 @@ def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     _log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "json":
         return compiled
-    name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.{fmt}"
+    names = exports.report_file_names(compiled, fmt)
     if fmt == "csv":
-        return _csv_response(exports.report_csv(compiled), name)
-    return send_file(
-        io.BytesIO(exports.report_workbook(compiled)),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=name,
+        return _csv_response(exports.report_csv(compiled), names)
+    return _attachment(
+        send_file(io.BytesIO(exports.report_workbook(compiled)), mimetype=XLSX), names
     )
 
 

@@ -101,6 +101,24 @@ resolve_port() {
   export PGPORT_LOCAL
 }
 
+# The printed monthly report is rendered in a test (tests/test_report_print.py): a headless
+# LibreOffice Calc, poppler's pdftoppm and a CJK font. Installed for `test` only, when missing.
+RENDER_PACKAGES="libreoffice-calc-nogui poppler-utils fonts-noto-cjk"
+ensure_render_tools() {
+  if command -v soffice >/dev/null && command -v pdftoppm >/dev/null \
+      && [ -n "$(fc-list 'Noto Sans CJK SC' family 2>/dev/null)" ]; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing $RENDER_PACKAGES from Debian (renders the printed report in a test)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 $RENDER_PACKAGES >/dev/null
+  else
+    say "the printed-report test will be skipped: sudo apt-get install --no-install-recommends $RENDER_PACKAGES"
+  fi
+}
+
 local_db_url() {
   local base; base="$(pg_data_base)"
   echo "postgresql+psycopg://mediation@/$1?host=$base/run&port=$PGPORT_LOCAL"
@@ -188,6 +206,7 @@ case "$cmd" in
     ;;
   test)
     setup_env
+    ensure_render_tools
     [ -n "${TEST_DATABASE_URL:-}" ] || die "set TEST_DATABASE_URL when DATABASE_URL is set"
     exec python -m pytest "$@"
     ;;

@@ -174,7 +174,7 @@ def test_digest_and_monthly_report_reminders_are_made_once(db_session, world):
         select(Reminder).where(
             Reminder.kind == "monthly_report", Reminder.area_code == world["village"]
         )
-    ).due_at == at(2026, 12, 18, 0)
+    ).due_at == at(2026, 12, 18, 23, 59) + timedelta(seconds=59)  # the end of the 18th (m3)
     service.daily_digest(db_session, now=at(2026, 12, 2, 8))
     service.daily_digest(db_session, now=at(2026, 12, 2, 8, 5))
     digests = db_session.scalars(

@@ -652,3 +652,89 @@ def test_screening_rounds_feed_the_report_and_the_dashboard(app, db_session, mon
     )
     assert compiled["total"]["screening"]["rounds"] == 3
     assert compiled["total"]["screening"]["found"] == 2
+
+
+def test_m3_village_and_township_workbooks_print_the_same_due_day(app, client, db_session, month):
+    """Both print the deadline from one source, the end of the due day, Asia/Shanghai; a report
+    submitted on the evening of that day is on time, as the paper says."""
+    lead = month["actors"]["village_admin"]
+    draft = _draft(db_session, month)
+    service.edit_draft(
+        db_session, actor=lead, report_id=draft.id, narrative="本月排查 3 次。", remarks=None
+    )
+    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 18, 22))
+    assert draft.on_time is True
+    token = login(client, month["users"]["center_staff"].username)["access_token"]
+    township = month["village"][:9]
+    urls = (
+        f"/api/v1/reports/monthly/2026-11/townships/{township}?format=xlsx",
+        f"/api/v1/reports/monthly/reports/{draft.id}/export?format=xlsx",
+    )
+    printed = []
+    for url in urls:
+        r = client.get(url, headers=bearer(token))
+        assert r.status_code == 200, r.get_data(as_text=True)
+        ws = load_workbook(io.BytesIO(r.data))["汇总表"]
+        line = next(c.value for c in ws["A"][:3] if c.value and "报送" in str(c.value))
+        printed.append(line[line.index("报送") :])
+    assert printed[0] == printed[1] == "报送截止：2026年11月18日（含）前报送"
+
+
+def _disposition(header: str) -> tuple[str, str]:
+    from urllib.parse import unquote
+
+    parts = dict(p.strip().split("=", 1) for p in header.split(";")[1:])
+    assert parts["filename*"].startswith("UTF-8''")
+    return parts["filename"].strip('"'), unquote(parts["filename*"][len("UTF-8''") :])
+
+
+def test_m12_every_download_has_a_meaningful_chinese_name(app, client, db_session, month):
+    lead = month["actors"]["village_admin"]
+    draft = _draft(db_session, month)
+    service.edit_draft(
+        db_session, actor=lead, report_id=draft.id, narrative="本月排查 3 次。", remarks=None
+    )
+    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
+    token = login(client, month["users"]["center_staff"].username)["access_token"]
+    township = month["village"][:9]
+    names = db_session.execute(
+        text("SELECT code, name FROM area WHERE code IN (:t, :v) AND valid_to IS NULL"),
+        {"t": township, "v": month["village"]},
+    )
+    names = dict(names.all())
+    today = datetime.now(SH).date().isoformat()
+    expected = {
+        f"/api/v1/reports/monthly/2026-11/townships/{township}?format=xlsx": (
+            f"{names[township]}-2026-11-月报.xlsx",
+            f"{township}-2026-11-monthly-report.xlsx",
+        ),
+        f"/api/v1/reports/monthly/2026-11/townships/{township}?format=csv": (
+            f"{names[township]}-2026-11-月报.csv",
+            f"{township}-2026-11-monthly-report.csv",
+        ),
+        f"/api/v1/reports/monthly/reports/{draft.id}/export?format=xlsx": (
+            f"{names[month['village']]}-2026-11-月报.xlsx",
+            f"{month['village']}-2026-11-monthly-report.xlsx",
+        ),
+        f"/api/v1/console/lists/overdue?area={township}&format=csv": (
+            f"{names[township]}-逾期案件督办清单-{today}.csv",
+            f"{township}-overdue-list-{today}.csv",
+        ),
+        f"/api/v1/console/lists/overdue?area={township}&format=xlsx": (
+            f"{names[township]}-逾期案件督办清单-{today}.xlsx",
+            f"{township}-overdue-list-{today}.xlsx",
+        ),
+        f"/api/v1/console/lists/late_reports?area={township}&month=2026-11&format=csv": (
+            f"{names[township]}-月报逾期村社督办清单-{today}.csv",
+            f"{township}-late-reports-list-{today}.csv",
+        ),
+    }
+    for url, (chinese, ascii_name) in expected.items():
+        r = client.get(url, headers=bearer(token))
+        assert r.status_code == 200, (url, r.get_data(as_text=True))
+        r.get_data()  # the whole stream
+        header = r.headers["Content-Disposition"]
+        assert header.startswith("attachment;"), header
+        fallback, name = _disposition(header)
+        assert (name, fallback) == (chinese, ascii_name), url
+        assert header.isascii()

@@ -57,6 +57,19 @@ def business_day(at: datetime) -> date:
     return at.astimezone(BUSINESS_TZ).date()
 
 
+def report_due(month: str, due_day: int) -> datetime:
+    """The monthly report `YYYY-MM` is due by the end of `due_day` of that month (an office reads
+    "18日前报送" as "by the end of the 18th"); printed as `report_due_label`."""
+    y, m = (int(x) for x in month.split("-"))
+    return end_of(date(y, m, due_day))
+
+
+def report_due_label(due: datetime) -> str:
+    """How the report's deadline is printed, in every export alike."""
+    d = business_day(due)
+    return f"{d.year}年{d.month}月{d.day}日（含）前报送"
+
+
 def accept_due(registered_at: datetime, limits: Limits) -> datetime:
     """Acceptance decision due."""
     return end_of(add_days(limits, "accept", business_day(registered_at), limits.accept_days))

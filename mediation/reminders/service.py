@@ -24,6 +24,7 @@ import prepared
 from clock import BUSINESS_TZ
 from errors import NotFound
 from mediation import calendar
+from mediation.disputes import deadlines
 from mediation.disputes.models import Agreement, Dispute
 from mediation.reminders import planning
 from mediation.reminders.models import (
@@ -447,9 +448,9 @@ def daily_digest(db_session: Session, *, now: datetime) -> int:
 
 
 def monthly_report_reminders(db_session: Session, *, now: datetime, due_day: int = 18) -> int:
-    """Each village's report for this month is due before the 18th (Asia/Shanghai)."""
+    """Each village's report for this month is due by the end of the 18th (Asia/Shanghai)."""
     day = now.astimezone(BUSINESS_TZ).date()
-    due_at = datetime.combine(day.replace(day=due_day), time(0), BUSINESS_TZ)
+    due_at = deadlines.report_due(day.strftime("%Y-%m"), due_day)
     remind_at = due_at - timedelta(days=3)
     month = day.strftime("%Y-%m")
     villages = db_session.scalars(

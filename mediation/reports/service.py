@@ -1,14 +1,14 @@
 """Monthly report use cases: generate drafts, write the narrative, submit, correct, compile.
 
-Report `YYYY-MM` covers the calendar month before it and is due before the 18th of `YYYY-MM`
-(Asia/Shanghai; the due day is configurable). Figures come from `metrics` — the same definitions
+Report `YYYY-MM` covers the calendar month before it and is due by the end of the 18th of
+`YYYY-MM` (Asia/Shanghai; the due day is configurable; `deadlines.report_due`). Figures come from `metrics` — the same definitions
 the console shows — and a submitted version is a frozen JSON snapshot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select, text, update
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from clock import BUSINESS_TZ
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from mediation.disputes import deadlines
 from mediation.disputes.enums import (
     CATEGORIES,
     LEVEL_LABELS,
@@ -38,7 +39,7 @@ MONTH_FORMAT = "%Y-%m"
 class ReportSettings:
     """Deployment settings of the monthly report."""
 
-    due_day: int = 18  # due before this day of the report month (00:00 Asia/Shanghai)
+    due_day: int = 18  # due by the end of this day of the report month (Asia/Shanghai)
     first_visit_days: int = 15
 
 
@@ -71,9 +72,8 @@ def covered_period(month: str) -> metrics.Period:
 
 
 def due_at(month: str, settings: ReportSettings) -> datetime:
-    """00:00 of the due day in the report month, Asia/Shanghai."""
-    y, m = (int(x) for x in month.split("-"))
-    return datetime.combine(date(y, m, settings.due_day), time(0), BUSINESS_TZ)
+    """The end of the due day in the report month, Asia/Shanghai."""
+    return deadlines.report_due(month, settings.due_day)
 
 
 # ------------------------------------------------------------------ figures

@@ -18,6 +18,16 @@ class LoginIn(Schema):
     )
 
 
+class RefreshIn(Schema):
+    """The refresh token, in the body (or, as before, in `Authorization: Bearer …`)."""
+
+    refresh_token = fields.String(
+        validate=validate.Length(min=1, max=4096),
+        load_only=True,
+        metadata={"description": "登录时得到的 refresh_token；也可放在 Authorization 头里"},
+    )
+
+
 class RoleIO(Schema):
     """A role and the area it covers."""
 

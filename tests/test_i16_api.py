@@ -1,0 +1,60 @@
+"""Issue 16, the API's part: what the document says, what the phone gets back, what is refused.
+
+One regression test per item (m1, m4–m11, m13), named after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import Api, bearer, login, role_users
+
+
+@pytest.fixture
+def world(app, db_session):
+    return role_users(app, db_session)
+
+
+@pytest.fixture
+def gw(client, world):
+    return Api(client, "t_gw")
+
+
+def _spec(client) -> dict:
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    return r.get_json()
+
+
+# ------------------------------------------------------------------ m13
+
+
+def test_m13_swagger_ui_sets_validator_url_null(client):
+    html = client.get("/api/docs").get_data(as_text=True)
+    assert '"validatorUrl": null' in html, html
+
+
+# ------------------------------------------------------------------ m10
+
+
+def test_m10_refresh_accepts_the_token_in_the_body(client, world):
+    first = login(client, "t_gw")
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200, r.get_json()
+    second = r.get_json()
+    # the header way keeps working, and rotation still holds for the body way
+    r = client.post("/api/v1/auth/refresh", headers=bearer(second["refresh_token"]))
+    assert r.status_code == 200, r.get_json()
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and r.get_json()["code"] == "refresh_token_reused"
+    # an access token in the body is no refresh token
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": second["access_token"]})
+    assert r.status_code == 401
+    for body in ([1], {"refresh_token": 5}, {"refresh_token": "a\x00b"}):
+        assert client.post("/api/v1/auth/refresh", json=body).status_code == 401
+
+
+def test_m10_refresh_documents_its_body(client):
+    op = _spec(client)["paths"]["/api/v1/auth/refresh"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    ref = schema["$ref"].rsplit("/", 1)[1]
+    assert "refresh_token" in _spec(client)["components"]["schemas"][ref]["properties"]

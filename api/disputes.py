@@ -31,13 +31,15 @@ from mediation import attachments
 from mediation.calendar import load_calendar
 from mediation.disputes import queries, service
 from mediation.disputes.deadlines import Limits
-from mediation.disputes.workflow import TRANSITIONS
+from mediation.disputes.enums import LEVEL_LABELS, LEVELS, STATUS_LABELS, STATUSES
+from mediation.disputes.workflow import TRANSITIONS, workers_at
 from mediation.users.enums import (
     CENTER_STAFF,
     COUNTY_ADMIN,
     GRID_WORKER,
     LEADER,
     MEDIATOR,
+    ROLE_LABELS,
     VILLAGE_ADMIN,
 )
 
@@ -205,15 +207,75 @@ class Timeline(MethodView):
         return queries.timeline(db.session, actor=current_actor(), dispute_id=dispute_id)
 
 
-ACTION_DOC = "\n".join(
-    f"* `{t.action}` {t.label}" + (f"（必填：{', '.join(t.requires)}）" if t.requires else "")
-    for t in TRANSITIONS.values()
-)
+def _action_roles(t) -> str:
+    """Who may take an action, as the workflow table says (pure: no database)."""
+    if t.roles:
+        return "、".join(ROLE_LABELS[r] for r in ROLE_LABELS if r in t.roles)
+    if t.at_level == "escalation_target":
+        return "所上报层级的办理人"
+    return "案件所在层级的办理人（网格案件村里也可办理）"
 
 
-@disputes_bp.route("/<string:dispute_id>/actions/<string:action>")
+def _statuses(names) -> str:
+    return "、".join(STATUS_LABELS[x] for x in STATUSES if x in names)
+
+
+def action_catalogue() -> dict:
+    """Every action of the workflow table: label, from → to, roles, required fields (the
+    document's `x-actions`, and the same facts as the description)."""
+    return {
+        t.action: {
+            "label": t.label,
+            "from": [x for x in STATUSES if x in t.sources],
+            "to": t.target if t.target in STATUSES else None,
+            "roles": sorted(t.roles) or None,
+            "at_level": t.at_level,
+            "requires": list(t.requires),
+        }
+        for t in TRANSITIONS.values()
+    }
+
+
+def _action_description() -> str:
+    rows = [
+        "Take one step of the flow. Send the case version in If-Match (or expected_version).",
+        "",
+        "| 操作 `action` | 名称 | 从状态 | 到状态 | 谁可以办理 | 必填字段 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in TRANSITIONS.values():
+        to = (
+            STATUS_LABELS[t.target]
+            if t.target in STATUSES
+            else ("按回访结果" if t.target == "by_result" else "不变")
+        )
+        rows.append(
+            f"| `{t.action}` | {t.label} | {_statuses(t.sources)} | {to} | {_action_roles(t)} | "
+            + ("、".join(f"`{f}`" for f in t.requires) or "—")
+            + " |"
+        )
+    rows += ["", "各层级的办理人："]
+    rows += [
+        f"* {LEVEL_LABELS[lv]}：{'、'.join(ROLE_LABELS[r] for r in ROLE_LABELS if r in workers_at(lv))}"
+        for lv in LEVELS
+    ]
+    rows += ["", "缺少必填字段 → 422 `missing_field`（`fields` 列出缺的字段）。"]
+    return "\n".join(rows)
+
+
+ACTION_PARAMETER = {
+    "in": "path",
+    "name": "action",
+    "required": True,
+    "schema": {"type": "string", "enum": list(TRANSITIONS)},
+    "description": "流程操作，见上表",
+}
+
+
+@disputes_bp.route("/<string:dispute_id>/actions/<string:action>", parameters=[ACTION_PARAMETER])
 class Action(MethodView):
     @allow(*CASE_ROLES)
+    @disputes_bp.doc(description=_action_description(), **{"x-actions": action_catalogue()})
     @disputes_bp.arguments(ActionIn)
     @disputes_bp.response(200, DetailOut)
     @disputes_bp.alt_response(
@@ -221,10 +283,7 @@ class Action(MethodView):
     )
     @disputes_bp.alt_response(428, description="缺少版本号 (precondition_required)")
     def post(self, data, dispute_id, action):
-        """Take one step of the flow. Send the case version in If-Match (or expected_version).
-
-        Actions:
-        """
+        """Take one step of the flow (the table of actions is generated from the workflow)."""
         if action not in TRANSITIONS:
             raise DomainError("未知的操作", code="unknown_action", status=404)
         service.act(
@@ -239,9 +298,6 @@ class Action(MethodView):
         )
         db.session.commit()
         return _detail(dispute_id)
-
-
-Action.post.__doc__ += ACTION_DOC
 
 
 @disputes_bp.route("/<string:dispute_id>/parties/<int:party_id>/reveal")

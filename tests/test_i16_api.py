@@ -58,3 +58,27 @@ def test_m10_refresh_documents_its_body(client):
     schema = op["requestBody"]["content"]["application/json"]["schema"]
     ref = schema["$ref"].rsplit("/", 1)[1]
     assert "refresh_token" in _spec(client)["components"]["schemas"][ref]["properties"]
+
+
+# ------------------------------------------------------------------ m1
+
+
+def test_m1_actions_are_documented_from_the_workflow_table(client):
+    from mediation.disputes.workflow import TRANSITIONS
+
+    path = _spec(client)["paths"]["/api/v1/disputes/{dispute_id}/actions/{action}"]
+    op = path["post"]
+    params = {p["name"]: p for p in [*path.get("parameters", []), *op.get("parameters", [])]}
+    assert params["action"]["schema"]["enum"] == list(TRANSITIONS)
+    description = op["description"]
+    catalogue = op["x-actions"]
+    assert set(catalogue) == set(TRANSITIONS)
+    for name, t in TRANSITIONS.items():
+        line = next(x for x in description.splitlines() if x.startswith(f"| `{name}` |"))
+        assert t.label in line
+        for field in t.requires:
+            assert f"`{field}`" in line, (name, field)
+        assert catalogue[name]["requires"] == list(t.requires)
+        assert catalogue[name]["from"] and set(catalogue[name]["from"]) == set(t.sources)
+    assert "网格员" in next(x for x in description.splitlines() if "`record_visit`" in x)
+    assert catalogue["archive"]["roles"] == ["center_staff", "county_admin", "village_admin"]

@@ -3,6 +3,7 @@ monthly report (drafts, narrative, submission, corrections, township compile, ex
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import datetime, time
 from urllib.parse import quote
@@ -207,6 +208,27 @@ LIST_TITLES = {
 }
 
 
+GEOJSON = "application/geo+json"
+
+
+def geojson_layer(fn):
+    """Serve a view's FeatureCollection as RFC 7946 GeoJSON (`application/geo+json`), saying in
+    the body (`coordinate_system`, a foreign member) which system its coordinates are in."""
+
+    @functools.wraps(fn)
+    def wrapper(self, args, *a, **kw):
+        response = fn(self, args, *a, **kw)
+        if response.status_code == 200:
+            response.mimetype = GEOJSON
+        return response
+
+    return wrapper
+
+
+def _layer(body: dict, system: str) -> dict:
+    return {**body, "coordinate_system": system}
+
+
 def _chain(first, rest):
     if first is not None:
         yield first
@@ -217,7 +239,8 @@ def _chain(first, rest):
 class MapAreas(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(MapAreasQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Choropleth layer: the villages of a township (or cells of a village) with open,
         RED, ORANGE and overdue counts."""
@@ -226,7 +249,7 @@ class MapAreas(MethodView):
         level = args.get("level") or ("cell" if len(area) >= 12 else "village")
         if len(area) == 15 or (level == "village" and len(area) == 12):
             level = "cell"
-        return layers.area_figures_layer(
+        body = layers.area_figures_layer(
             db.session,
             parent=area[:12] if len(area) == 15 else area,
             level=level,
@@ -234,19 +257,21 @@ class MapAreas(MethodView):
             system=args["crs"],
             simplify_m=args["simplify_m"],
         )
+        return _layer(body, args["crs"])
 
 
 @console_bp.route("/map/cases")
 class MapCases(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(MapCasesQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Case points of an area (no personal data), filtered by box, status, risk, date."""
         area = _area(args)
         console.check_area(db.session, scope=_scope(), code=area)
         since = args.get("since")
-        return layers.case_points(
+        body = layers.case_points(
             db.session,
             scope=_scope(),
             area=area,
@@ -258,13 +283,15 @@ class MapCases(MethodView):
             limit=args["limit"],
             now=request_now(),
         )
+        return _layer(body, args["crs"])
 
 
 @console_bp.route("/map/hotspots")
 class MapHotspots(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(HotspotQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Hot spots: places where several cases cluster in space within the period
         (default: the last 30 days) — the weak signal to catch early."""
@@ -274,7 +301,7 @@ class MapHotspots(MethodView):
         today = now.astimezone(BUSINESS_TZ).date()
         start = args.get("from_") or today.fromordinal(today.toordinal() - 29)
         period = console.check_period(start, args.get("to") or today, now)
-        return layers.hot_spots(
+        body = layers.hot_spots(
             db.session,
             scope=_scope(),
             area=area,
@@ -284,6 +311,7 @@ class MapHotspots(MethodView):
             min_cases=args["min_cases"],
             system=args["crs"],
         )
+        return _layer(body, args["crs"])
 
 
 # ------------------------------------------------------------------ monthly report

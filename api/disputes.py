@@ -16,6 +16,7 @@ from api.schemas.disputes import (
     AttachmentForm,
     AttachmentOut,
     DetailOut,
+    DetailQuery,
     DisputeIn,
     EventOut,
     ListQuery,
@@ -27,6 +28,7 @@ from api.schemas.users import RevealIn, RevealOut
 from api.security import limited
 from errors import DomainError, ValidationFailed
 from extensions import db
+from geo.crs import WGS84
 from mediation import attachments
 from mediation.calendar import load_calendar
 from mediation.disputes import queries, service
@@ -111,9 +113,9 @@ def _expected_version(payload: dict) -> int | None:
     return payload.get("expected_version")
 
 
-def _detail(dispute_id):
+def _detail(dispute_id, system: str = WGS84):
     body = queries.detail(
-        db.session, actor=current_actor(), dispute_id=dispute_id, now=request_now()
+        db.session, actor=current_actor(), dispute_id=dispute_id, now=request_now(), system=system
     )
     return body, 200, _etag(body["version"])
 
@@ -126,7 +128,7 @@ class Disputes(MethodView):
     def get(self, args):
         """Cases in my area: filter by status, level, risk, category, key area, overdue, dates,
         area; newest first with a keyset cursor and the total count."""
-        limit, cursor = args.pop("limit"), args.pop("cursor", None)
+        limit, cursor, system = args.pop("limit"), args.pop("cursor", None), args.pop("crs")
         return queries.list_disputes(
             db.session,
             actor=current_actor(),
@@ -134,6 +136,7 @@ class Disputes(MethodView):
             now=request_now(),
             limit=limit,
             cursor=cursor,
+            system=system,
         )
 
     @allow(*REGISTRARS)
@@ -185,17 +188,23 @@ class Tasks(MethodView):
     def get(self, args):
         """What I must do next: my open cases and due visits, overdue and most urgent first."""
         return queries.task_list(
-            db.session, actor=current_actor(), now=request_now(), limit=args["limit"]
+            db.session,
+            actor=current_actor(),
+            now=request_now(),
+            limit=args["limit"],
+            system=args["crs"],
         )
 
 
 @disputes_bp.route("/<string:dispute_id>")
 class DisputeDetail(MethodView):
     @allow(*CASE_ROLES)
+    @disputes_bp.arguments(DetailQuery, location="query")
     @disputes_bp.response(200, DetailOut)
-    def get(self, dispute_id):
-        """The case file: parties (masked), sessions, agreement, visits, risk, timeline; ETag."""
-        return _detail(dispute_id)
+    def get(self, args, dispute_id):
+        """The case file: parties (masked), sessions, agreement, visits, risk, timeline; ETag.
+        Its point in `crs` (default WGS-84)."""
+        return _detail(dispute_id, args["crs"])
 
 
 @disputes_bp.route("/<string:dispute_id>/timeline")

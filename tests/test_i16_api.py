@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import Api, bearer, login, role_users
+from tests.factories import Api, bearer, dispute_payload, login, role_users
 
 
 @pytest.fixture
@@ -82,3 +82,142 @@ def test_m1_actions_are_documented_from_the_workflow_table(client):
         assert catalogue[name]["from"] and set(catalogue[name]["from"]) == set(t.sources)
     assert "网格员" in next(x for x in description.splitlines() if "`record_visit`" in x)
     assert catalogue["archive"]["roles"] == ["center_staff", "county_admin", "village_admin"]
+
+
+# ------------------------------------------------------------------ m4
+
+
+def test_m4_registration_outside_own_cells_is_flagged_with_distance(client, db_session, world, gw):
+    from sqlalchemy import text
+
+    from tests.factories import point_in
+
+    own = gw.register(dispute_payload(db_session, world["cells"][0]))
+    assert own.status_code == 201, own.get_json()
+    body = own.get_json()
+    assert body["location"]["outside_own_cells"] is None and body["warnings"] == []
+
+    # a point in another grid worker's cell (what a WGS-84 fix labelled GCJ-02 does)
+    elsewhere = world["cells"][2]
+    r = gw.register(dispute_payload(db_session, elsewhere))
+    assert r.status_code == 201, r.get_json()  # flagged, not blocked
+    body = r.get_json()
+    assert body["cell_code"] == elsewhere and body["location"]["match"] == "exact"
+    flag = body["location"]["outside_own_cells"]
+    x, y = point_in(db_session, elsewhere)
+    expected = db_session.execute(
+        text(
+            "SELECT min(ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
+            "::geography)) FROM grid_cell WHERE code = ANY(:c) AND valid_to IS NULL"
+        ),
+        {"x": x, "y": y, "c": world["cells"][:2]},
+    ).scalar()
+    assert flag["nearest_own_cell"] in world["cells"][:2]
+    assert abs(flag["distance_m"] - expected) < 1.0 and flag["distance_m"] > 0
+    (warning,) = body["warnings"]
+    assert warning["code"] == "outside_own_cells" and warning["field"] == "location"
+    assert "米" in warning["message"] and warning["distance_m"] == flag["distance_m"]
+    # the case file keeps saying so
+    again = gw.get(body["id"]).get_json()
+    assert again["location"]["outside_own_cells"] == flag
+
+
+def test_m4_wgs84_point_labelled_gcj02_is_flagged(client, db_session, world, gw):
+    from geo import crs
+    from tests.factories import point_in
+
+    # A WGS-84 fix sent as GCJ-02 lands about 500 m south-west of where it was taken.
+    for cell in world["cells"][:2]:
+        x, y = point_in(db_session, cell)
+        payload = dispute_payload(db_session, cell)
+        payload["location"] = {"lon": x, "lat": y, "crs": "gcj02"}
+        r = gw.register(payload)
+        assert r.status_code == 201, r.get_json()
+        body = r.get_json()
+        wx, wy = crs.gcj02_to_wgs84(x, y)
+        if body["cell_code"] not in world["cells"][:2]:
+            assert body["location"]["outside_own_cells"]["distance_m"] > 0
+            assert body["warnings"][0]["code"] == "outside_own_cells"
+        else:
+            assert body["location"]["outside_own_cells"] is None
+        assert abs(body["location"]["lon"] - float(wx)) < 1e-6
+
+
+# ------------------------------------------------------------------ m5
+
+
+def test_m5_map_layers_are_wgs84_geojson_by_default(client, db_session, world):
+    from geo import crs
+    from tests.factories import point_in
+
+    gw = Api(client, "t_gw")
+    case = gw.register(dispute_payload(db_session, world["cells"][0])).get_json()
+    h = bearer(login(client, "t_center")["access_token"])
+    village = world["village"]
+    for path in ("areas", "cases", "hotspots"):
+        r = client.get(f"/api/v1/console/map/{path}?area={village}", headers=h)
+        assert r.status_code == 200, r.get_json()
+        assert r.mimetype == "application/geo+json"
+        assert r.get_json()["coordinate_system"] == "wgs84"
+        r = client.get(f"/api/v1/console/map/{path}?area={village}&crs=gcj02", headers=h)
+        assert r.mimetype == "application/geo+json"
+        assert r.get_json()["coordinate_system"] == "gcj02"
+    x, y = point_in(db_session, world["cells"][0])
+    r = client.get(f"/api/v1/console/map/cases?area={village}", headers=h)
+    (feature,) = [f for f in r.get_json()["features"] if f["id"] == case["id"]]
+    lon, lat = feature["geometry"]["coordinates"]
+    assert abs(lon - x) < 1e-6 and abs(lat - y) < 1e-6
+    r = client.get(f"/api/v1/console/map/cases?area={village}&crs=gcj02", headers=h)
+    (feature,) = [f for f in r.get_json()["features"] if f["id"] == case["id"]]
+    gx, gy = crs.wgs84_to_gcj02(x, y)
+    assert abs(feature["geometry"]["coordinates"][0] - float(gx)) < 1e-6
+    spec = _spec(client)
+    for path in ("areas", "cases", "hotspots"):
+        op = spec["paths"][f"/api/v1/console/map/{path}"]["get"]
+        assert list(op["responses"]["200"]["content"]) == ["application/geo+json"]
+        crs_param = next(p for p in op["parameters"] if p["name"] == "crs")
+        assert crs_param["schema"]["default"] == "wgs84"
+
+
+# ------------------------------------------------------------------ m6
+
+
+def test_m6_case_reads_honour_crs(client, db_session, world, gw):
+    from geo import crs
+    from tests.factories import point_in
+
+    case = gw.register(dispute_payload(db_session, world["cells"][0])).get_json()
+    x, y = point_in(db_session, world["cells"][0])
+    gx, gy = (float(v) for v in crs.wgs84_to_gcj02(x, y))
+    r = client.get(f"/api/v1/disputes/{case['id']}?crs=gcj02", headers=gw.h())
+    loc = r.get_json()["location"]
+    assert loc["crs"] == "gcj02" and abs(loc["lon"] - gx) < 1e-6 and abs(loc["lat"] - gy) < 1e-6
+    loc = gw.get(case["id"]).get_json()["location"]
+    assert loc["crs"] == "wgs84" and abs(loc["lon"] - x) < 1e-6
+    r = client.get("/api/v1/disputes?crs=gcj02", headers=gw.h())
+    (item,) = [i for i in r.get_json()["items"] if i["id"] == case["id"]]
+    assert item["location"]["crs"] == "gcj02" and abs(item["location"]["lat"] - gy) < 1e-6
+    r = client.get("/api/v1/disputes/tasks?crs=bd09", headers=gw.h())
+    assert all(i["location"]["crs"] == "bd09" for i in r.get_json())
+    r = client.get("/api/v1/disputes?crs=gcj-02", headers=gw.h())
+    assert r.status_code == 422 and "crs" in r.get_json()["fields"]
+
+
+# ------------------------------------------------------------------ m7
+
+
+def test_m7_device_time_is_kept_and_shown(client, db_session, world, gw):
+    from datetime import UTC, datetime, timedelta
+
+    device = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    payload = dispute_payload(db_session, world["cells"][0], device_recorded_at=device.isoformat())
+    case = gw.register(payload).get_json()
+    assert datetime.fromisoformat(case["device_recorded_at"]) == device
+    r = client.get(f"/api/v1/disputes/{case['id']}/timeline", headers=gw.h())
+    (event,) = r.get_json()
+    assert datetime.fromisoformat(event["device_at"]) == device
+    assert datetime.fromisoformat(event["at"]) > device  # the server time, kept beside it
+    # an action taken online has no device time
+    assert gw.act(case["id"], "accept").status_code == 200
+    events = client.get(f"/api/v1/disputes/{case['id']}/timeline", headers=gw.h()).get_json()
+    assert events[-1]["action"] == "accept" and events[-1]["device_at"] is None

@@ -79,13 +79,25 @@ class ListQuery(Schema):
     purpose = fields.String(validate=validate.Length(max=200))
 
 
+def layer_crs():
+    """The coordinate system of a map layer: WGS-84 as RFC 7946 says, GCJ-02/BD-09 on request."""
+    return fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(SYSTEMS),
+        metadata={
+            "description": "坐标系：wgs84（默认，RFC 7946 GeoJSON）；在高德/腾讯底图上画用 gcj02，"
+            "百度用 bd09。响应的 coordinate_system 说明所用坐标系"
+        },
+    )
+
+
 class MapAreasQuery(Schema):
     """Villages (of a township) or cells (of a village) with open/RED/overdue counts."""
 
     area = fields.String(validate=AREA)
     level = fields.String(validate=validate.OneOf(("village", "cell")))
     simplify_m = fields.Float(load_default=10.0, validate=validate.Range(min=0, max=500))
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
 
 
 class MapCasesQuery(Schema):
@@ -96,7 +108,7 @@ class MapCasesQuery(Schema):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
     risk_level = fields.List(fields.String(validate=validate.OneOf(tuple(RISK_LABELS))))
     since = fields.Date()
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
     limit = fields.Integer(load_default=2000, validate=validate.Range(min=1, max=10000))
 
 
@@ -108,14 +120,20 @@ class HotspotQuery(Schema):
     to = fields.Date()
     radius_m = fields.Float(load_default=200.0, validate=validate.Range(min=10, max=5000))
     min_cases = fields.Integer(load_default=3, validate=validate.Range(min=2, max=100))
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
 
 
 class LayerOut(Schema):
-    """GeoJSON FeatureCollection."""
+    """GeoJSON FeatureCollection (RFC 7946), coordinates in `coordinate_system`."""
 
     type = fields.String()
     features = fields.List(fields.Dict())
+    coordinate_system = fields.String(
+        metadata={
+            "enum": list(SYSTEMS),
+            "description": "坐标所用坐标系（wgs84 即 RFC 7946 的 WGS-84；gcj02/bd09 仅在请求时）",
+        }
+    )
 
 
 class ExportQuery(Schema):

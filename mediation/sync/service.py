@@ -519,6 +519,7 @@ def _apply(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
         expected_version=op.get("base_version"),
         now=now,
         settings=ctx["settings"],
+        device_time=op.get("happened_at"),
     )
     return {"case_id": dispute.id, "version": dispute.version, "status": dispute.status}
 

@@ -209,6 +209,13 @@ LIST_TITLES = {
 
 
 GEOJSON = "application/geo+json"
+MONTH_PARAMETER = {
+    "in": "path",
+    "name": "month",
+    "required": True,
+    "schema": {"type": "string", "pattern": service.MONTH_PATTERN},
+    "description": "报送月份 YYYY-MM（统计上一个自然月）",
+}
 
 
 def geojson_layer(fn):
@@ -317,7 +324,7 @@ class MapHotspots(MethodView):
 # ------------------------------------------------------------------ monthly report
 
 
-@reports_bp.route("/monthly/<string:month>/drafts")
+@reports_bp.route("/monthly/<string:month>/drafts", parameters=[MONTH_PARAMETER])
 class Drafts(MethodView):
     @allow(*CENTRE)
     @reports_bp.arguments(DraftsIn)
@@ -334,7 +341,7 @@ class Drafts(MethodView):
         return {"month": month, "drafts": n}
 
 
-@reports_bp.route("/monthly/<string:month>/villages/<string:code>")
+@reports_bp.route("/monthly/<string:month>/villages/<string:code>", parameters=[MONTH_PARAMETER])
 class VillageVersions(MethodView):
     @allow(*VIEWERS)
     @reports_bp.response(200, ReportOut(many=True))
@@ -346,7 +353,7 @@ class VillageVersions(MethodView):
         )
 
 
-@reports_bp.route("/monthly/<string:month>/townships/<string:code>")
+@reports_bp.route("/monthly/<string:month>/townships/<string:code>", parameters=[MONTH_PARAMETER])
 class TownshipReport(MethodView):
     @allow(*TOWNSHIP_VIEWERS)
     @reports_bp.arguments(ExportQuery, location="query")

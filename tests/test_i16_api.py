@@ -221,3 +221,98 @@ def test_m7_device_time_is_kept_and_shown(client, db_session, world, gw):
     assert gw.act(case["id"], "accept").status_code == 200
     events = client.get(f"/api/v1/disputes/{case['id']}/timeline", headers=gw.h()).get_json()
     assert events[-1]["action"] == "accept" and events[-1]["device_at"] is None
+
+
+# ------------------------------------------------------------------ m8
+
+
+def test_m8_amount_with_three_decimals_is_refused(client, db_session, world, gw):
+    for amount in (100.123, "100.123", 1e-5):
+        r = gw.register(dispute_payload(db_session, world["cells"][0], amount=amount))
+        assert r.status_code == 422, (amount, r.get_json())
+        body = r.get_json()
+        assert body["code"] == "validation_error" and "amount" in body["fields"]
+        assert "两位小数" in body["fields"]["amount"][0]
+    r = gw.register(dispute_payload(db_session, world["cells"][0], amount=100.12))
+    assert r.status_code == 201 and r.get_json()["amount"] == "100.12"
+    money = _spec(client)["components"]["schemas"]["DisputeIn"]["properties"]["amount"]
+    number = next(v for v in money["anyOf"] if v["type"] == "number")
+    assert number["multipleOf"] == 0.01
+
+
+def test_m8_coordinates_as_strings_are_refused(client, db_session, world, gw):
+    payload = dispute_payload(db_session, world["cells"][0])
+    payload["location"] = {**payload["location"], "lon": str(payload["location"]["lon"])}
+    r = gw.register(payload)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["fields"] == {"location.lon": ["应为数字"]}
+    for wrong in (
+        {"people_involved": "4"},
+        {"people_involved": 4.5},
+        {"risk": {"likelihood": "2"}},
+    ):
+        r = gw.register(dispute_payload(db_session, world["cells"][0], **wrong))
+        assert r.status_code == 422 and r.get_json()["code"] == "validation_error", wrong
+    case = gw.register(dispute_payload(db_session, world["cells"][0])).get_json()
+    r = gw.act(case["id"], "record_visit", performed_immediately="true")
+    assert r.status_code == 422 and "performed_immediately" in r.get_json()["fields"]
+
+
+def test_m8_repeated_scalar_query_parameters_are_refused(client, world, gw):
+    r = client.get("/api/v1/disputes?limit=1&limit=200", headers=gw.h())
+    assert r.status_code == 422, r.get_json()
+    body = r.get_json()
+    assert body["code"] == "validation_error" and body["fields"] == {
+        "limit": ["该参数只能出现一次"]
+    }
+    # list parameters still repeat
+    r = client.get("/api/v1/disputes?status=registered&status=accepted", headers=gw.h())
+    assert r.status_code == 200
+    r = client.get("/api/v1/locate?lon=120.24&lon=120.25&lat=29.71&crs=gcj02", headers=gw.h())
+    assert r.status_code == 422 and "lon" in r.get_json()["fields"]
+
+
+# ------------------------------------------------------------------ m9
+
+
+def test_m9_document_declares_what_the_server_enforces(client):
+    spec = _spec(client)
+    schemas = spec["components"]["schemas"]
+    # date ranges (1900–2999) and no NUL in text
+    assert schemas["DisputeIn"]["properties"]["occurred_at"]["pattern"].startswith("^(19")
+    assert "u0000" in schemas["RevealIn"]["properties"]["purpose"]["pattern"]
+    assert schemas["RevealIn"]["properties"]["purpose"]["minLength"] == 4
+    # crs enums
+    assert schemas["LocationIn"]["properties"]["crs"]["enum"] == ["wgs84", "gcj02", "bd09"]
+    locate = spec["paths"]["/api/v1/locate"]["get"]
+    crs_param = next(p for p in locate["parameters"] if p["name"] == "crs")
+    assert crs_param["schema"]["enum"] == ["wgs84", "gcj02", "bd09"]
+    # month pattern and sort enum
+    drafts = spec["paths"]["/api/v1/reports/monthly/{month}/drafts"]
+    month = next(p for p in drafts.get("parameters", []) if p["name"] == "month")
+    assert month["schema"]["pattern"]
+    lists = spec["paths"]["/api/v1/console/lists/{kind}"]["get"]
+    sort = next(p for p in lists["parameters"] if p["name"] == "sort")
+    assert {"due", "risk", "village", "waiting"} <= set(sort["schema"]["enum"])
+    # the multipart file is required; 414 from gunicorn is listed
+    assert schemas["AttachmentForm"]["required"] == ["file"]
+    assert "file" in schemas["PhotoForm"]["required"]
+    assert "414" in spec["paths"]["/api/v1/disputes"]["get"]["responses"]
+
+
+def test_m9_server_refuses_what_the_document_refuses(client, world, gw, db_session):
+    h = bearer(login(client, "t_center")["access_token"])
+    for month in ("2026-1", "2026-13", "1999-12"):
+        r = client.get(f"/api/v1/reports/monthly/{month}/townships/330681109", headers=h)
+        assert r.status_code == 422 and r.get_json()["code"] == "invalid_month", month
+    payload = dispute_payload(db_session, world["cells"][0])
+    payload["location"]["crs"] = "GCJ-02"
+    r = gw.register(payload)
+    assert r.status_code == 422 and r.get_json()["code"] == "unknown_crs"
+    assert "location.crs" in r.get_json()["fields"]
+
+
+def test_m9_method_not_allowed_says_allow(client):
+    r = client.delete("/api/v1/disputes")
+    assert r.status_code == 405 and r.get_json()["code"] == "method_not_allowed"
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}

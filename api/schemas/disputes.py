@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 
 from flask_smorest.fields import Upload
@@ -60,7 +62,7 @@ class Money(fields.Decimal):
         metadata = {
             "anyOf": [
                 {"type": "string", "pattern": MONEY_PATTERN},
-                {"type": "number", "minimum": 0, "maximum": MONEY_MAX},
+                {"type": "number", "minimum": 0, "maximum": MONEY_MAX, "multipleOf": 0.01},
             ],
             "description": '金额（元），最多两位小数，如 "1200.00" 或 1200.5',
             **kwargs.pop("metadata", {}),
@@ -72,6 +74,11 @@ class Money(fields.Decimal):
             raise ValidationError("金额应为数字，如 1200.00")
         if isinstance(value, str) and not re.fullmatch(MONEY_PATTERN, value):
             raise ValidationError("金额格式不对：元，最多两位小数，如 1200.00")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"金额应在 0 到 {MONEY_MAX} 元之间")
+        if isinstance(value, float) and decimal.Decimal(repr(value)).as_tuple().exponent < -2:
+            # 100.123 is not rounded to 100.12: the phone must say what it means.
+            raise ValidationError("金额最多两位小数（元、角、分），如 1200.50")
         number = super()._deserialize(value, attr, data, **kwargs)
         if not number.is_finite() or not 0 <= number <= MONEY_MAX:
             raise ValidationError(f"金额应在 0 到 {MONEY_MAX} 元之间")
@@ -83,7 +90,9 @@ class LocationIn(Schema):
 
     lon = fields.Float(required=True, allow_nan=False)
     lat = fields.Float(required=True, allow_nan=False)
-    crs = fields.String(required=True, metadata={"description": "wgs84 / gcj02 / bd09"})
+    crs = fields.String(
+        required=True, metadata={"description": "wgs84 / gcj02 / bd09", "enum": list(SYSTEMS)}
+    )
 
 
 class PartyIn(Schema):

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 from geo.crs import SYSTEMS
 from mediation.disputes.enums import RISK_LABELS, STATUSES
 from mediation.reports import metrics
+from mediation.reports.console import LIST_SORTS
 
 AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区域代码应为 6、9、12 或 15 位数字")
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM，如 2026-11")
@@ -72,7 +73,13 @@ class ListQuery(Schema):
     """A supervision list of an area; `format` xlsx/csv downloads it (logged as an export)."""
 
     area = fields.String(validate=AREA)
-    sort = fields.String()
+    sort = fields.String(
+        metadata={
+            "enum": sorted({k for sorts in LIST_SORTS.values() for k in sorts}),
+            "description": "排序："
+            + "；".join(f"{kind} 可用 {'、'.join(sorts)}" for kind, sorts in LIST_SORTS.items()),
+        }
+    )
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     month = fields.String(validate=MONTH, metadata={"description": "late_reports: 报送月份"})
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.disputes import PhotoIn, one_of, text
+from geo.crs import SYSTEMS
 from mediation.screening.enums import CAMPAIGN_KINDS, KEY_AREAS
 
 _MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
@@ -20,7 +21,9 @@ class TrackIn(Schema):
         required=True,
         metadata={"description": "[[经度, 纬度], …]"},
     )
-    crs = fields.String(required=True, metadata={"description": "wgs84 / gcj02 / bd09"})
+    crs = fields.String(
+        required=True, metadata={"description": "wgs84 / gcj02 / bd09", "enum": list(SYSTEMS)}
+    )
 
 
 class RoundIn(Schema):

@@ -130,7 +130,12 @@ class RevealIn(Schema):
     """Why the full value is needed (written to the access log)."""
 
     field = fields.String(required=True, validate=validate.OneOf(["phone", "id_number"]))
-    purpose = fields.String(required=True, validate=validate.Length(max=200))
+    purpose = fields.String(
+        required=True,
+        validate=validate.Length(max=200),
+        # enforced by the use case (422 purpose_required), after stripping spaces
+        metadata={"minLength": 4, "description": "查看原因，至少 4 个字（写入访问日志）"},
+    )
 
 
 class RevealOut(Schema):

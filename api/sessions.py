@@ -101,7 +101,7 @@ class Login(MethodView):
 @auth_bp.route("/refresh")
 class Refresh(MethodView):
     @allow(refresh=True)
-    @auth_bp.arguments(RefreshIn)
+    @auth_bp.arguments(RefreshIn, required=False)
     @auth_bp.response(200, TokensOut)
     @auth_bp.alt_response(401, description="令牌失效或被重复使用 (refresh_token_reused)")
     def post(self, _data):

@@ -316,3 +316,19 @@ def test_m9_method_not_allowed_says_allow(client):
     r = client.delete("/api/v1/disputes")
     assert r.status_code == 405 and r.get_json()["code"] == "method_not_allowed"
     assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+# ------------------------------------------------------------------ found by the populated fuzz
+
+
+def test_fuzz_populated_month_of_year_zero_is_refused_not_500(client, world):
+    h = bearer(login(client, "t_center")["access_token"])
+    for path in (
+        "/api/v1/console/lists/late_reports?month=0000-01",
+        "/api/v1/screening/rounds?month=0000-01",
+        "/api/v1/screening/campaigns?month=0000-01",
+        "/api/v1/screening/coverage?area=330681109&month=0000-01",
+    ):
+        r = client.get(path, headers=h)
+        assert r.status_code == 422, (path, r.get_json())
+        assert "month" in r.get_json()["fields"]

@@ -6,9 +6,12 @@ from geo.crs import SYSTEMS
 from mediation.disputes.enums import RISK_LABELS, STATUSES
 from mediation.reports import metrics
 from mediation.reports.console import LIST_SORTS
+from mediation.reports.service import MONTH_PATTERN
 
 AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区域代码应为 6、9、12 或 15 位数字")
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM，如 2026-11")
+MONTH = validate.Regexp(
+    MONTH_PATTERN, error="月份格式应为 YYYY-MM（2000 年到 2100 年），如 2026-11"
+)
 FORMATS = ("json", "xlsx", "csv")
 
 DEFINITIONS_DOC = "\n".join(

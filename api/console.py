@@ -181,7 +181,7 @@ class SupervisionList(MethodView):
                 kind=kind,
                 scope=_scope(),
                 area=area,
-                sort=args.get("sort") or default_sort,
+                sort=args.get("sort", default_sort),  # an empty sort= is no sort: refused
                 now=now,
                 limit=args["limit"] if args["format"] == "json" else None,
             )

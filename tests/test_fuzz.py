@@ -102,6 +102,7 @@ def _checks():
 AGREE = {"form": "written", "terms": "赔偿修缮费", "performance_method": "转账"}
 PATHS = {
     "registered": [],
+    "overdue": [],  # registered ten days ago, never accepted: the overdue list has a row
     "accepted": [("grid_worker", "accept", {})],
     "mediating": [
         ("grid_worker", "accept", {}),
@@ -179,11 +180,19 @@ def _every_status(app, db_session, c) -> dict:
         "@leader": c["users"]["leader"].id,
     }
     out = {}
+
+    def when(name):
+        return now - timedelta(days=10) if name == "overdue" else now
+
     with app.test_request_context():
         for i, name in enumerate(PATHS):
             data = DisputeIn().load(
                 dispute_payload(
-                    db_session, c["cells"][i % 2], description=f"{name} 状态的案件", amount="300.50"
+                    db_session,
+                    c["cells"][i % 2],
+                    description=f"{name} 状态的案件",
+                    amount="300.50",
+                    occurred_at=(when(name) - timedelta(hours=2)).isoformat(),
                 )
             )
             case, _, _ = service.register_dispute(
@@ -191,7 +200,7 @@ def _every_status(app, db_session, c) -> dict:
                 actor=actors["grid_worker"],
                 data=data,
                 photos=[],
-                now=now,
+                now=when(name),
                 settings=settings(),
                 vault=vault_for(app.config["PII_KEY"]),
                 store=store(),
@@ -218,6 +227,7 @@ def _every_status(app, db_session, c) -> dict:
         "rejected", "terminated", "referred", "withdrawn", "reopened",
     }, statuses  # fmt: skip
     assert out["escalated"].escalation_target == "village"
+    assert out["overdue"].next_due_at < now
     return out
 
 

@@ -332,3 +332,30 @@ def test_fuzz_populated_month_of_year_zero_is_refused_not_500(client, world):
         r = client.get(path, headers=h)
         assert r.status_code == 422, (path, r.get_json())
         assert "month" in r.get_json()["fields"]
+
+
+def test_fuzz_populated_duplicate_roles_are_refused_not_500(client, world):
+    h = bearer(login(client, "t_admin")["access_token"])
+    target = world["users"]["mediator"].id
+    roles = [{"role": "admin"}, {"role": "admin", "area_code": None}]
+    r = client.patch(f"/api/v1/users/{target}", json={"roles": roles}, headers=h)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["fields"] == {"roles[1]": ["该角色与区域重复"]}
+    r = client.post(
+        "/api/v1/users",
+        json={
+            "username": "t_dup",
+            "display_name": "重复",
+            "password": "Fengqiao#2026x",
+            "roles": [{"role": "mediator", "area_code": world["village"]}] * 2,
+        },
+        headers=h,
+    )
+    assert r.status_code == 422 and "roles[1]" in r.get_json()["fields"], r.get_json()
+
+
+def test_fuzz_populated_empty_sort_is_refused(client, world):
+    h = bearer(login(client, "t_center")["access_token"])
+    r = client.get("/api/v1/console/lists/overdue?sort=", headers=h)
+    assert r.status_code == 422 and r.get_json()["code"] == "invalid_sort"
+    assert client.get("/api/v1/console/lists/overdue", headers=h).status_code == 200

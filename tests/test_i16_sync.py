@@ -95,3 +95,27 @@ def test_m7_offline_action_shows_device_and_server_time(app, world):  # noqa: F8
     assert accept["action"] == "accept"
     assert datetime.fromisoformat(accept["device_at"]) == device
     assert datetime.fromisoformat(accept["at"]) > device + timedelta(hours=2)
+
+
+def test_m4_offline_registration_outside_own_cells_is_flagged(app, world):  # noqa: F811
+    import uuid
+
+    from extensions import db
+    from tests.factories import dispute_payload
+
+    client = app.test_client()
+    phone = Phone(client, "s_gw")
+    with app.app_context():
+        elsewhere = dispute_payload(db.session, world["cells"][2])  # s_gw2's cell
+        own = dispute_payload(db.session, world["cells"][0])
+    results = phone.push(
+        [
+            {"op_id": str(uuid.uuid4()), "kind": "register", "case_id": str(uuid.uuid4()),
+             "payload": payload}
+            for payload in (elsewhere, own)
+        ]
+    )  # fmt: skip
+    assert [r["status"] for r in results] == ["applied", "applied"], results
+    flag = results[0]["result"]["outside_own_cells"]
+    assert flag["nearest_own_cell"] in world["cells"][:2] and flag["distance_m"] > 0
+    assert results[1]["result"]["outside_own_cells"] is None

@@ -218,6 +218,16 @@ def detail(
 OUTSIDE_OWN_CELLS = "outside_own_cells"
 
 
+def outside_own_cells_of(db_session: Session, dispute_id) -> dict | None:
+    """The registration's outside-own-cells flag (nearest own cell, distance), if it had one."""
+    changes = db_session.scalar(
+        select(DisputeEvent.changes).where(
+            DisputeEvent.dispute_id == dispute_id, DisputeEvent.action == "register"
+        )
+    )
+    return _outside_own_cells({"timeline": [{"action": "register", "changes": changes or {}}]})
+
+
 def _outside_own_cells(children: dict) -> dict | None:
     registered = next((e for e in children["timeline"] if e["action"] == "register"), None)
     pair = (registered or {}).get("changes", {}).get(OUTSIDE_OWN_CELLS)

@@ -28,7 +28,7 @@ from mediation import attachments
 from mediation.disputes import enums
 from mediation.disputes import service as disputes
 from mediation.disputes.models import Attachment, Dispute
-from mediation.disputes.queries import summary
+from mediation.disputes.queries import outside_own_cells_of, summary
 from mediation.reminders.models import OPEN_STATES, Reminder
 from mediation.sync import cursor as cursors
 from mediation.sync.models import (
@@ -594,6 +594,8 @@ def _register(db_session, actor, op, payload, ctx) -> dict:
         "version": dispute.version,
         "status": dispute.status,
         "created": created,
+        # registered outside the grid worker's own cells: ask (see the case file's warnings)
+        "outside_own_cells": outside_own_cells_of(db_session, dispute.id),
     }
 
 

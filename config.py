@@ -119,6 +119,9 @@ class Config:
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.OPENAPI_SWAGGER_UI_PATH = "/docs"
         self.OPENAPI_SWAGGER_UI_URL = "/api/docs/static/"
+        # No outside validator badge: off localhost Swagger UI would send the document to
+        # validator.swagger.io (an outside call from a government network).
+        self.OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
 
         # Demo data: the real county, carried in the repository (data/zhuji, gzip GeoJSON)
         self.DEMO_DATA_DIR = env("DEMO_DATA_DIR", os.path.join(ROOT, "data", "zhuji"))

@@ -9,7 +9,7 @@ from flask_smorest import Api
 from sqlalchemy.exc import DBAPIError
 
 from api.errors import ErrorSchema
-from api.openapi import StatusPlugin
+from api.openapi import StatusPlugin, field_rules
 from config import DEFAULT_SECRET, get_config
 from extensions import db, jwt, limiter, migrate
 
@@ -105,6 +105,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         },
     )
     api.register_field(Money, None, None)  # documented by its own anyOf
+    api.ma_plugin.converter.add_attribute_function(field_rules)
     errors.register(app)
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added

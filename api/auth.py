@@ -7,6 +7,7 @@ done here: the use cases filter inside their queries, so out-of-scope records an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from flask import current_app, g, request
@@ -90,6 +91,8 @@ def enforce_policy():
         raise Forbidden("该接口未配置访问权限", code="no_policy")
     if policy.public:
         return None
+    if policy.refresh:
+        _refresh_token_from_body()
     verify_jwt_in_request(refresh=policy.refresh)
     if policy.refresh:
         return None
@@ -101,6 +104,23 @@ def enforce_policy():
         raise Forbidden()
     g.actor = actor
     return None
+
+
+def _refresh_token_from_body() -> None:
+    """A refresh token sent as `{"refresh_token": …}` counts as if it came in the header (the
+    header wins). The body is read here only when it is small JSON; the view's schema checks it
+    again, so whatever is wrong with it gets the usual answer."""
+    if request.headers.get("Authorization") or not request.is_json:
+        return
+    if not 0 < (request.content_length or 0) <= current_app.config["MAX_JSON_BYTES"]:
+        return
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        return
+    token = body.get("refresh_token") if isinstance(body, dict) else None
+    if isinstance(token, str) and token and token.isascii() and token.isprintable():
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
 
 def _jwt_error(status: int, code: str, message: str):

@@ -3,6 +3,7 @@ monthly report (drafts, narrative, submission, corrections, township compile, ex
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import datetime, time
 from urllib.parse import quote
@@ -184,7 +185,7 @@ class SupervisionList(MethodView):
                 kind=kind,
                 scope=_scope(),
                 area=area,
-                sort=args.get("sort") or default_sort,
+                sort=args.get("sort", default_sort),  # an empty sort= is no sort: refused
                 now=now,
                 limit=args["limit"] if args["format"] == "json" else None,
             )
@@ -215,6 +216,34 @@ LIST_TITLES = {
 }
 
 
+GEOJSON = "application/geo+json"
+MONTH_PARAMETER = {
+    "in": "path",
+    "name": "month",
+    "required": True,
+    "schema": {"type": "string", "pattern": service.MONTH_PATTERN},
+    "description": "报送月份 YYYY-MM（统计上一个自然月）",
+}
+
+
+def geojson_layer(fn):
+    """Serve a view's FeatureCollection as RFC 7946 GeoJSON (`application/geo+json`), saying in
+    the body (`coordinate_system`, a foreign member) which system its coordinates are in."""
+
+    @functools.wraps(fn)
+    def wrapper(self, args, *a, **kw):
+        response = fn(self, args, *a, **kw)
+        if response.status_code == 200:
+            response.mimetype = GEOJSON
+        return response
+
+    return wrapper
+
+
+def _layer(body: dict, system: str) -> dict:
+    return {**body, "coordinate_system": system}
+
+
 def _chain(first, rest):
     if first is not None:
         yield first
@@ -225,7 +254,8 @@ def _chain(first, rest):
 class MapAreas(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(MapAreasQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Choropleth layer: the villages of a township (or cells of a village) with open,
         RED, ORANGE and overdue counts."""
@@ -234,7 +264,7 @@ class MapAreas(MethodView):
         level = args.get("level") or ("cell" if len(area) >= 12 else "village")
         if len(area) == 15 or (level == "village" and len(area) == 12):
             level = "cell"
-        return layers.area_figures_layer(
+        body = layers.area_figures_layer(
             db.session,
             parent=area[:12] if len(area) == 15 else area,
             level=level,
@@ -242,19 +272,21 @@ class MapAreas(MethodView):
             system=args["crs"],
             simplify_m=args["simplify_m"],
         )
+        return _layer(body, args["crs"])
 
 
 @console_bp.route("/map/cases")
 class MapCases(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(MapCasesQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Case points of an area (no personal data), filtered by box, status, risk, date."""
         area = _area(args)
         console.check_area(db.session, scope=_scope(), code=area)
         since = args.get("since")
-        return layers.case_points(
+        body = layers.case_points(
             db.session,
             scope=_scope(),
             area=area,
@@ -266,13 +298,15 @@ class MapCases(MethodView):
             limit=args["limit"],
             now=request_now(),
         )
+        return _layer(body, args["crs"])
 
 
 @console_bp.route("/map/hotspots")
 class MapHotspots(MethodView):
     @allow(*VIEWERS)
     @console_bp.arguments(HotspotQuery, location="query")
-    @console_bp.response(200, LayerOut)
+    @geojson_layer
+    @console_bp.response(200, LayerOut, content_type=GEOJSON)
     def get(self, args):
         """Hot spots: places where several cases cluster in space within the period
         (default: the last 30 days) — the weak signal to catch early."""
@@ -282,7 +316,7 @@ class MapHotspots(MethodView):
         today = now.astimezone(BUSINESS_TZ).date()
         start = args.get("from_") or today.fromordinal(today.toordinal() - 29)
         period = console.check_period(start, args.get("to") or today, now)
-        return layers.hot_spots(
+        body = layers.hot_spots(
             db.session,
             scope=_scope(),
             area=area,
@@ -292,12 +326,13 @@ class MapHotspots(MethodView):
             min_cases=args["min_cases"],
             system=args["crs"],
         )
+        return _layer(body, args["crs"])
 
 
 # ------------------------------------------------------------------ monthly report
 
 
-@reports_bp.route("/monthly/<string:month>/drafts")
+@reports_bp.route("/monthly/<string:month>/drafts", parameters=[MONTH_PARAMETER])
 class Drafts(MethodView):
     @allow(*CENTRE)
     @reports_bp.arguments(DraftsIn)
@@ -314,7 +349,7 @@ class Drafts(MethodView):
         return {"month": month, "drafts": n}
 
 
-@reports_bp.route("/monthly/<string:month>/villages/<string:code>")
+@reports_bp.route("/monthly/<string:month>/villages/<string:code>", parameters=[MONTH_PARAMETER])
 class VillageVersions(MethodView):
     @allow(*VIEWERS)
     @reports_bp.response(200, ReportOut(many=True))
@@ -326,7 +361,7 @@ class VillageVersions(MethodView):
         )
 
 
-@reports_bp.route("/monthly/<string:month>/townships/<string:code>")
+@reports_bp.route("/monthly/<string:month>/townships/<string:code>", parameters=[MONTH_PARAMETER])
 class TownshipReport(MethodView):
     @allow(*TOWNSHIP_VIEWERS)
     @reports_bp.arguments(ExportQuery, location="query")

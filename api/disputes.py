@@ -16,6 +16,7 @@ from api.schemas.disputes import (
     AttachmentForm,
     AttachmentOut,
     DetailOut,
+    DetailQuery,
     DisputeIn,
     EventOut,
     ListQuery,
@@ -27,17 +28,20 @@ from api.schemas.users import RevealIn, RevealOut
 from api.security import limited
 from errors import DomainError, ValidationFailed
 from extensions import db
+from geo.crs import WGS84
 from mediation import attachments
 from mediation.calendar import load_calendar
 from mediation.disputes import queries, service
 from mediation.disputes.deadlines import limits_from_config
-from mediation.disputes.workflow import TRANSITIONS
+from mediation.disputes.enums import LEVEL_LABELS, LEVELS, STATUS_LABELS, STATUSES
+from mediation.disputes.workflow import TRANSITIONS, workers_at
 from mediation.users.enums import (
     CENTER_STAFF,
     COUNTY_ADMIN,
     GRID_WORKER,
     LEADER,
     MEDIATOR,
+    ROLE_LABELS,
     VILLAGE_ADMIN,
 )
 
@@ -105,9 +109,9 @@ def _expected_version(payload: dict) -> int | None:
     return payload.get("expected_version")
 
 
-def _detail(dispute_id):
+def _detail(dispute_id, system: str = WGS84):
     body = queries.detail(
-        db.session, actor=current_actor(), dispute_id=dispute_id, now=request_now()
+        db.session, actor=current_actor(), dispute_id=dispute_id, now=request_now(), system=system
     )
     return body, 200, _etag(body["version"])
 
@@ -120,7 +124,7 @@ class Disputes(MethodView):
     def get(self, args):
         """Cases in my area: filter by status, level, risk, category, key area, overdue, dates,
         area; newest first with a keyset cursor and the total count."""
-        limit, cursor = args.pop("limit"), args.pop("cursor", None)
+        limit, cursor, system = args.pop("limit"), args.pop("cursor", None), args.pop("crs")
         return queries.list_disputes(
             db.session,
             actor=current_actor(),
@@ -128,6 +132,7 @@ class Disputes(MethodView):
             now=request_now(),
             limit=limit,
             cursor=cursor,
+            system=system,
         )
 
     @allow(*REGISTRARS)
@@ -179,17 +184,23 @@ class Tasks(MethodView):
     def get(self, args):
         """What I must do next: my open cases and due visits, overdue and most urgent first."""
         return queries.task_list(
-            db.session, actor=current_actor(), now=request_now(), limit=args["limit"]
+            db.session,
+            actor=current_actor(),
+            now=request_now(),
+            limit=args["limit"],
+            system=args["crs"],
         )
 
 
 @disputes_bp.route("/<string:dispute_id>")
 class DisputeDetail(MethodView):
     @allow(*CASE_ROLES)
+    @disputes_bp.arguments(DetailQuery, location="query")
     @disputes_bp.response(200, DetailOut)
-    def get(self, dispute_id):
-        """The case file: parties (masked), sessions, agreement, visits, risk, timeline; ETag."""
-        return _detail(dispute_id)
+    def get(self, args, dispute_id):
+        """The case file: parties (masked), sessions, agreement, visits, risk, timeline; ETag.
+        Its point in `crs` (default WGS-84)."""
+        return _detail(dispute_id, args["crs"])
 
 
 @disputes_bp.route("/<string:dispute_id>/timeline")
@@ -201,15 +212,75 @@ class Timeline(MethodView):
         return queries.timeline(db.session, actor=current_actor(), dispute_id=dispute_id)
 
 
-ACTION_DOC = "\n".join(
-    f"* `{t.action}` {t.label}" + (f"（必填：{', '.join(t.requires)}）" if t.requires else "")
-    for t in TRANSITIONS.values()
-)
+def _action_roles(t) -> str:
+    """Who may take an action, as the workflow table says (pure: no database)."""
+    if t.roles:
+        return "、".join(ROLE_LABELS[r] for r in ROLE_LABELS if r in t.roles)
+    if t.at_level == "escalation_target":
+        return "所上报层级的办理人"
+    return "案件所在层级的办理人（网格案件村里也可办理）"
 
 
-@disputes_bp.route("/<string:dispute_id>/actions/<string:action>")
+def _statuses(names) -> str:
+    return "、".join(STATUS_LABELS[x] for x in STATUSES if x in names)
+
+
+def action_catalogue() -> dict:
+    """Every action of the workflow table: label, from → to, roles, required fields (the
+    document's `x-actions`, and the same facts as the description)."""
+    return {
+        t.action: {
+            "label": t.label,
+            "from": [x for x in STATUSES if x in t.sources],
+            "to": t.target if t.target in STATUSES else None,
+            "roles": sorted(t.roles) or None,
+            "at_level": t.at_level,
+            "requires": list(t.requires),
+        }
+        for t in TRANSITIONS.values()
+    }
+
+
+def _action_description() -> str:
+    rows = [
+        "Take one step of the flow. Send the case version in If-Match (or expected_version).",
+        "",
+        "| 操作 `action` | 名称 | 从状态 | 到状态 | 谁可以办理 | 必填字段 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in TRANSITIONS.values():
+        to = (
+            STATUS_LABELS[t.target]
+            if t.target in STATUSES
+            else ("按回访结果" if t.target == "by_result" else "不变")
+        )
+        rows.append(
+            f"| `{t.action}` | {t.label} | {_statuses(t.sources)} | {to} | {_action_roles(t)} | "
+            + ("、".join(f"`{f}`" for f in t.requires) or "—")
+            + " |"
+        )
+    rows += ["", "各层级的办理人："]
+    rows += [
+        f"* {LEVEL_LABELS[lv]}：{'、'.join(ROLE_LABELS[r] for r in ROLE_LABELS if r in workers_at(lv))}"
+        for lv in LEVELS
+    ]
+    rows += ["", "缺少必填字段 → 422 `missing_field`（`fields` 列出缺的字段）。"]
+    return "\n".join(rows)
+
+
+ACTION_PARAMETER = {
+    "in": "path",
+    "name": "action",
+    "required": True,
+    "schema": {"type": "string", "enum": list(TRANSITIONS)},
+    "description": "流程操作，见上表",
+}
+
+
+@disputes_bp.route("/<string:dispute_id>/actions/<string:action>", parameters=[ACTION_PARAMETER])
 class Action(MethodView):
     @allow(*CASE_ROLES)
+    @disputes_bp.doc(description=_action_description(), **{"x-actions": action_catalogue()})
     @disputes_bp.arguments(ActionIn)
     @disputes_bp.response(200, DetailOut)
     @disputes_bp.alt_response(
@@ -217,10 +288,7 @@ class Action(MethodView):
     )
     @disputes_bp.alt_response(428, description="缺少版本号 (precondition_required)")
     def post(self, data, dispute_id, action):
-        """Take one step of the flow. Send the case version in If-Match (or expected_version).
-
-        Actions:
-        """
+        """Take one step of the flow (the table of actions is generated from the workflow)."""
         if action not in TRANSITIONS:
             raise DomainError("未知的操作", code="unknown_action", status=404)
         service.act(
@@ -235,9 +303,6 @@ class Action(MethodView):
         )
         db.session.commit()
         return _detail(dispute_id)
-
-
-Action.post.__doc__ += ACTION_DOC
 
 
 @disputes_bp.route("/<string:dispute_id>/parties/<int:party_id>/reveal")

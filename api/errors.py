@@ -157,6 +157,8 @@ def handle_http_exception(error: HTTPException):
     if data.get("zh_message"):
         message = data["zh_message"]
     headers = dict(data.get("headers") or {})
+    if status == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110 §15.5.6
     return error_response(status, code, message, fields=field_errors, headers=headers)
 
 

@@ -11,6 +11,10 @@
   moved to another time zone or a month is added, deep inside a report.
 * Integer ids in paths fit the database column (`int`: PostgreSQL integer; a larger number
   names no record and answers 404 instead of overflowing in SQL).
+* JSON values have the JSON type the document states: a number is a JSON number (`"120.1"`
+  is refused, not converted), a boolean is true/false, an integer has no fraction (422).
+* A query or form parameter that is not a list is given once: `?limit=1&limit=500` is refused
+  (422) rather than read as the first value.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import flask_smorest
 from flask import current_app, request
 from flask_smorest import abort
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import NotFound, UnsupportedMediaType
@@ -103,6 +107,73 @@ def dates_out_of_range(data: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+TYPE_MESSAGES = {"number": "应为数字", "integer": "应为整数", "boolean": "应为是或否（true/false）"}
+
+
+def _json_type(field) -> str | None:
+    if isinstance(field, fields.Boolean):
+        return "boolean"
+    if isinstance(field, fields.Integer):
+        return "integer"
+    if isinstance(field, fields.Float):
+        return "number"
+    return None
+
+
+def json_type_errors(schema, data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Paths of every JSON value whose type is not the one its field documents (strings for
+    numbers or booleans, 1.5 for an integer), through nested objects and lists."""
+    out: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        return out
+    by_key = {f.data_key or name: f for name, f in schema.fields.items() if not f.dump_only}
+    for key, value in data.items():
+        field = by_key.get(key)
+        if field is not None:
+            out.update(_field_type_errors(field, value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _field_type_errors(field, value, path: str) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if isinstance(field, fields.Nested):
+        nested = field.schema
+        if isinstance(value, list) and field.many:
+            out: dict = {}
+            for i, item in enumerate(value):
+                out.update(json_type_errors(nested, item, f"{path}[{i}]"))
+            return out
+        return json_type_errors(nested, value, path)
+    if isinstance(field, fields.List) and isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(_field_type_errors(field.inner, item, f"{path}[{i}]"))
+        return out
+    kind = _json_type(field)
+    if kind == "boolean":
+        ok = isinstance(value, bool)
+    elif kind == "integer":
+        ok = not isinstance(value, bool) and (
+            isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        )
+    elif kind == "number":
+        ok = not isinstance(value, bool) and isinstance(value, int | float)
+    else:
+        return {}
+    return {} if ok else {path: [TYPE_MESSAGES[kind]]}
+
+
+def repeated_scalars(schema, multi) -> dict[str, list[str]]:
+    """Query/form parameters given more than once whose field is not a list."""
+    by_key = {f.data_key or name: f for name, f in schema.fields.items()}
+    return {
+        key: ["该参数只能出现一次"]
+        for key, values in multi.lists()
+        if len(values) > 1 and key in by_key and not isinstance(by_key[key], fields.List)
+    }
+
+
 def _rename(path: str, names: dict[str, str]) -> str:
     head, sep, rest = path.partition(".")
     bracket = head.find("[")
@@ -164,9 +235,13 @@ class Parser(FlaskParser):
             _too_deep()
         values = location_data
         multi = getattr(location_data, "data", location_data)
+        bad = {}
         if hasattr(multi, "lists"):  # query strings and forms: every value of every key
             values = {k: v[0] if len(v) == 1 else v for k, v in multi.lists()}
-        bad = nul_fields(values)
+            bad.update(repeated_scalars(schema, multi))
+        elif location == "json":
+            bad.update(json_type_errors(schema, location_data))
+        bad.update(nul_fields(values))
         if bad:
             raise ValidationError(bad)
         return location_data

@@ -5,8 +5,13 @@ request can meet on its way is added here, from the same facts the app acts on: 
 policy (401 for a missing, expired or revoked token, 403 for a role that may not call it), path
 parameters and `area` query parameters (404: the record does not exist or is outside the user's
 area), a request body (400
-malformed JSON, 413 too large, 415 wrong content type), a rate limit (429) and the database (503).
-No catch-all `default` response: a status that is not listed is a bug the fuzzer reports.
+malformed JSON, 413 too large, 415 wrong content type), a rate limit (429), the database (503) and
+gunicorn's request-line limit (414, before the app). No catch-all `default` response: a status
+that is not listed is a bug the fuzzer reports.
+
+The field rules the parser enforces for every schema are stated on the fields too (`field_rules`):
+dates and times between 1900 and 2999 (a pattern on the year), no NUL in any text; a multipart
+body's file part is required.
 """
 
 from __future__ import annotations
@@ -30,6 +35,27 @@ RESPONSES = {
     429: ("TooManyRequests", "操作过于频繁，稍后再试 (too_many_requests)"),
     503: ("ServiceUnavailable", "数据库暂时不可用，稍后重试 (service_unavailable)"),
 }
+
+
+URI_TOO_LONG = "请求行（地址和查询参数）超过 4094 字节，服务器在应用之前拒绝（gunicorn，HTML 正文）"
+YEAR_PATTERN = "^(19[0-9]{2}|2[0-9]{3})-"  # api.inputs: dates between 1900 and 2999
+NO_NUL_PATTERN = "^[^\\u0000]*$"  # api.inputs: no NUL in any parameter or body
+
+
+def field_rules(self, field, ret=None, **kwargs) -> dict:
+    """apispec attribute function: what api.inputs enforces for every field, on the field."""
+    from marshmallow import fields
+
+    ret = ret or {}
+    if isinstance(field, fields.Date | fields.DateTime):
+        return {"pattern": YEAR_PATTERN}
+    if (
+        type(field) is fields.String
+        and ret.get("type") == "string"
+        and not ({"pattern", "enum", "format"} & set(ret))
+    ):
+        return {"pattern": NO_NUL_PATTERN}
+    return {}
 
 
 class StatusPlugin(BasePlugin):
@@ -86,10 +112,33 @@ class StatusPlugin(BasePlugin):
                 statuses.append(429)
             for status in statuses:
                 responses.setdefault(str(status), RESPONSES[status][0])
+            responses.setdefault(
+                "414", {"description": URI_TOO_LONG, "content": {"text/html": {"schema": {}}}}
+            )
+            self._require_file_parts(operation)
             for status, response in responses.items():
                 # Refusals documented with alt_response(description=…) only: the one error shape.
                 if int(status) >= 400 and isinstance(response, dict) and "content" not in response:
                     response["content"] = {"application/json": {"schema": "Error"}}
+
+    def _require_file_parts(self, operation) -> None:
+        """A multipart body's binary part is required (the view answers 422 `file_required`
+        without it); the schema is shared, so it is marked on its component."""
+        content = operation.get("requestBody", {}).get("content", {})
+        schema = content.get("multipart/form-data", {}).get("schema")
+        if not schema:
+            return
+        ref = schema.get("$ref", "") if isinstance(schema, dict) else str(schema)
+        definition = self.spec.components.schemas.get(ref.rsplit("/", 1)[-1])
+        if not definition:
+            return
+        binary = [
+            name
+            for name, prop in definition.get("properties", {}).items()
+            if prop.get("format") == "binary"
+        ]
+        required = definition.setdefault("required", [])
+        required.extend(name for name in binary if name not in required)
 
 
 def _names_an_area(operation) -> bool:

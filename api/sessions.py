@@ -8,7 +8,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 
 from api.auth import allow, current_actor, password_hasher, request_now, token_family
 from api.inputs import Blueprint
-from api.schemas.users import LoginIn, MeOut, PasswordChangeIn, TokensOut
+from api.schemas.users import LoginIn, MeOut, PasswordChangeIn, RefreshIn, TokensOut
 from api.security import limited
 from clock import business_date
 from extensions import db
@@ -101,10 +101,13 @@ class Login(MethodView):
 @auth_bp.route("/refresh")
 class Refresh(MethodView):
     @allow(refresh=True)
+    @auth_bp.arguments(RefreshIn, required=False)
     @auth_bp.response(200, TokensOut)
     @auth_bp.alt_response(401, description="令牌失效或被重复使用 (refresh_token_reused)")
-    def post(self):
-        """Exchange a refresh token for a new pair; each refresh token works once."""
+    def post(self, _data):
+        """Exchange a refresh token for a new pair; each refresh token works once.
+
+        Send it as `{"refresh_token": "…"}` or in `Authorization: Bearer …` (the header wins)."""
         claims = get_jwt()
         now = request_now()
         try:

@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 from api.auth import allow, current_actor, request_now, vault
 from api.disputes import check_dates, inline_photos, settings, store
 from api.errors import flatten
-from api.inputs import Blueprint, dates_out_of_range, large_json
+from api.inputs import Blueprint, dates_out_of_range, json_type_errors, large_json
 from api.schemas.disputes import ActionIn, DisputeIn
 from api.schemas.sync import (
     AttachPhotoIn,
@@ -117,9 +117,12 @@ def sync_config() -> dict:
 
 def load_payload(kind: str, payload: dict, now) -> dict:
     """Validate an operation's payload with the same schemas as the plain endpoints."""
-    schema = {"register": DisputeIn, "attach_photo": AttachPhotoIn}.get(kind, ActionIn)
+    schema = {"register": DisputeIn, "attach_photo": AttachPhotoIn}.get(kind, ActionIn)()
+    wrong = json_type_errors(schema, payload, "payload")
+    if wrong:
+        raise ValidationFailed(fields=wrong)
     try:
-        data = schema().load(payload)
+        data = schema.load(payload)
     except ValidationError as exc:
         raise ValidationFailed(fields=flatten(exc.messages, "payload")) from None
     bad = dates_out_of_range(data, "payload")

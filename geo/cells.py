@@ -83,6 +83,23 @@ class CellResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def nearest_cell_of(
+    db_session: Session, *, codes, lon: float, lat: float
+) -> tuple[str, float] | None:
+    """Of the current cells `codes`, the one nearest a WGS-84 point and its distance in metres
+    (0 inside it); None when none of them exists."""
+    row = db_session.execute(
+        text(
+            "SELECT code, ST_Distance(geom::geography,"
+            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d"
+            " FROM grid_cell WHERE code = ANY(:codes) AND valid_to IS NULL"
+            " ORDER BY d, code LIMIT 1"
+        ),
+        {"codes": sorted(codes), "lon": lon, "lat": lat},
+    ).first()
+    return (row.code, float(row.d)) if row is not None else None
+
+
 def cells_wanted(
     *, area_km2: float, households: int | None, target_km2: float, target_households: int
 ) -> int:

@@ -143,8 +143,14 @@ def unknown_system(system, field: str = "crs") -> ValidationFailed:
     )
 
 
-def check_system(system, field: str = "crs") -> str:
-    """Return the normalised system name or raise unknown_crs."""
+def check_system(system, field: str = "crs", *, lenient: bool = False) -> str:
+    """Return the system name or raise unknown_crs. The API takes exactly `wgs84`, `gcj02` or
+    `bd09` (what its document declares); `lenient` (the import CLI's --crs) also takes spellings
+    such as GCJ-02, EPSG:4326 or bd09ll."""
+    if not lenient:
+        if system not in SYSTEMS:
+            raise unknown_system(system, field)
+        return system
     name = str(system or "").strip().lower()
     for ch in "-_: ":
         name = name.replace(ch, "")

@@ -168,7 +168,7 @@ def parse_feature_collection(
     doc, system: str, code_property: str = "adcode"
 ) -> list[ParsedFeature]:
     """Validate a whole FeatureCollection; raise one ValidationFailed listing every problem."""
-    system = crs.check_system(system)
+    system = crs.check_system(system, lenient=True)
     errors = _Errors()
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         errors.add("type", "invalid_geojson", "文件应为 GeoJSON FeatureCollection")

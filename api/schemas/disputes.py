@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.inputs import INT32_MAX
+from geo.crs import SYSTEMS, WGS84
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
     CATEGORIES,
@@ -59,7 +62,7 @@ class Money(fields.Decimal):
         metadata = {
             "anyOf": [
                 {"type": "string", "pattern": MONEY_PATTERN},
-                {"type": "number", "minimum": 0, "maximum": MONEY_MAX},
+                {"type": "number", "minimum": 0, "maximum": MONEY_MAX, "multipleOf": 0.01},
             ],
             "description": '金额（元），最多两位小数，如 "1200.00" 或 1200.5',
             **kwargs.pop("metadata", {}),
@@ -71,6 +74,11 @@ class Money(fields.Decimal):
             raise ValidationError("金额应为数字，如 1200.00")
         if isinstance(value, str) and not re.fullmatch(MONEY_PATTERN, value):
             raise ValidationError("金额格式不对：元，最多两位小数，如 1200.00")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"金额应在 0 到 {MONEY_MAX} 元之间")
+        if isinstance(value, float) and decimal.Decimal(repr(value)).as_tuple().exponent < -2:
+            # 100.123 is not rounded to 100.12: the phone must say what it means.
+            raise ValidationError("金额最多两位小数（元、角、分），如 1200.50")
         number = super()._deserialize(value, attr, data, **kwargs)
         if not number.is_finite() or not 0 <= number <= MONEY_MAX:
             raise ValidationError(f"金额应在 0 到 {MONEY_MAX} 元之间")
@@ -82,7 +90,9 @@ class LocationIn(Schema):
 
     lon = fields.Float(required=True, allow_nan=False)
     lat = fields.Float(required=True, allow_nan=False)
-    crs = fields.String(required=True, metadata={"description": "wgs84 / gcj02 / bd09"})
+    crs = fields.String(
+        required=True, metadata={"description": "wgs84 / gcj02 / bd09", "enum": list(SYSTEMS)}
+    )
 
 
 class PartyIn(Schema):
@@ -214,6 +224,17 @@ class ActionIn(Schema):
     leader_id = fields.Integer(validate=validate.Range(min=1, max=INT32_MAX))
 
 
+def crs_param(default: str = WGS84):
+    """`crs` of a read: the coordinate system points come back in (default WGS-84)."""
+    return fields.String(
+        load_default=default,
+        validate=validate.OneOf(SYSTEMS),
+        metadata={
+            "description": "返回坐标的坐标系：wgs84（默认）、gcj02（高德/腾讯）、bd09（百度）"
+        },
+    )
+
+
 class ListQuery(Schema):
     """Console filters; lists are newest first with a keyset cursor."""
 
@@ -230,11 +251,28 @@ class ListQuery(Schema):
     cursor = fields.String()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
+    crs = crs_param()
+
 
 class TaskQuery(Schema):
     """How many tasks."""
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    crs = crs_param()
+
+
+class DetailQuery(Schema):
+    """In which coordinate system the case's point comes back."""
+
+    crs = crs_param()
+
+
+class PointOut(Schema):
+    """A point, labelled with its coordinate system."""
+
+    lon = fields.Float()
+    lat = fields.Float()
+    crs = fields.String(metadata={"enum": list(SYSTEMS)})
 
 
 class SummaryOut(Schema):
@@ -265,6 +303,7 @@ class SummaryOut(Schema):
     overdue = fields.Boolean()
     version = fields.Integer()
     description = fields.String()
+    location = fields.Nested(PointOut, metadata={"description": "发生地点（坐标系见 crs）"})
 
 
 class PageOut(Schema):
@@ -283,7 +322,22 @@ class DetailOut(SummaryOut):
     amount = fields.Decimal(
         as_string=True, allow_none=True, metadata={"type": "string", "example": "1200.00"}
     )
-    location = fields.Dict()
+    location = fields.Dict(
+        metadata={
+            "description": "lon、lat、crs（按请求的 crs），match、distance_m（定位结果），"
+            "outside_own_cells（网格员在自己的网格外登记时：nearest_own_cell、distance_m）"
+        }
+    )
+    device_recorded_at = fields.DateTime(
+        allow_none=True, metadata={"description": "手机上记录的时间（离线登记）"}
+    )
+    warnings = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "提醒手机向用户确认的事项（不阻止登记），如 outside_own_cells："
+            "登记位置不在登记网格员自己的网格内"
+        },
+    )
     county_code = fields.String()
     risk_score = fields.Integer()
     leader_id = fields.Integer(allow_none=True)
@@ -315,7 +369,10 @@ class EventOut(Schema):
     action = fields.String()
     actor_id = fields.Integer(allow_none=True)
     actor_name = fields.String(allow_none=True)
-    at = fields.DateTime()
+    at = fields.DateTime(metadata={"description": "服务器记录的时间"})
+    device_at = fields.DateTime(
+        allow_none=True, metadata={"description": "手机上记录的时间（离线操作；在线操作为空）"}
+    )
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
     changes = fields.Dict()

@@ -16,7 +16,10 @@ class LocateQuery(Schema):
     lat = fields.Float(
         required=True, allow_nan=False, metadata={"description": "纬度", "example": 29.7139}
     )
-    crs = fields.String(required=True, metadata={"description": CRS_FIELD_DOC, "example": "gcj02"})
+    crs = fields.String(
+        required=True,
+        metadata={"description": CRS_FIELD_DOC, "example": "gcj02", "enum": list(SYSTEMS)},
+    )
 
 
 class AreaRef(Schema):

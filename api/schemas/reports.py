@@ -5,9 +5,13 @@ from marshmallow import Schema, fields, validate
 from geo.crs import SYSTEMS
 from mediation.disputes.enums import RISK_LABELS, STATUSES
 from mediation.reports import metrics
+from mediation.reports.console import LIST_SORTS
+from mediation.reports.service import MONTH_PATTERN
 
 AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区域代码应为 6、9、12 或 15 位数字")
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM，如 2026-11")
+MONTH = validate.Regexp(
+    MONTH_PATTERN, error="月份格式应为 YYYY-MM（2000 年到 2100 年），如 2026-11"
+)
 FORMATS = ("json", "xlsx", "csv")
 
 DEFINITIONS_DOC = "\n".join(
@@ -72,11 +76,29 @@ class ListQuery(Schema):
     """A supervision list of an area; `format` xlsx/csv downloads it (logged as an export)."""
 
     area = fields.String(validate=AREA)
-    sort = fields.String()
+    sort = fields.String(
+        metadata={
+            "enum": sorted({k for sorts in LIST_SORTS.values() for k in sorts}),
+            "description": "排序："
+            + "；".join(f"{kind} 可用 {'、'.join(sorts)}" for kind, sorts in LIST_SORTS.items()),
+        }
+    )
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     month = fields.String(validate=MONTH, metadata={"description": "late_reports: 报送月份"})
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
     purpose = fields.String(validate=validate.Length(max=200))
+
+
+def layer_crs():
+    """The coordinate system of a map layer: WGS-84 as RFC 7946 says, GCJ-02/BD-09 on request."""
+    return fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(SYSTEMS),
+        metadata={
+            "description": "坐标系：wgs84（默认，RFC 7946 GeoJSON）；在高德/腾讯底图上画用 gcj02，"
+            "百度用 bd09。响应的 coordinate_system 说明所用坐标系"
+        },
+    )
 
 
 class MapAreasQuery(Schema):
@@ -85,7 +107,7 @@ class MapAreasQuery(Schema):
     area = fields.String(validate=AREA)
     level = fields.String(validate=validate.OneOf(("village", "cell")))
     simplify_m = fields.Float(load_default=10.0, validate=validate.Range(min=0, max=500))
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
 
 
 class MapCasesQuery(Schema):
@@ -96,7 +118,7 @@ class MapCasesQuery(Schema):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)))
     risk_level = fields.List(fields.String(validate=validate.OneOf(tuple(RISK_LABELS))))
     since = fields.Date()
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
     limit = fields.Integer(load_default=2000, validate=validate.Range(min=1, max=10000))
 
 
@@ -108,14 +130,20 @@ class HotspotQuery(Schema):
     to = fields.Date()
     radius_m = fields.Float(load_default=200.0, validate=validate.Range(min=10, max=5000))
     min_cases = fields.Integer(load_default=3, validate=validate.Range(min=2, max=100))
-    crs = fields.String(load_default="gcj02", validate=validate.OneOf(SYSTEMS))
+    crs = layer_crs()
 
 
 class LayerOut(Schema):
-    """GeoJSON FeatureCollection."""
+    """GeoJSON FeatureCollection (RFC 7946), coordinates in `coordinate_system`."""
 
     type = fields.String()
     features = fields.List(fields.Dict())
+    coordinate_system = fields.String(
+        metadata={
+            "enum": list(SYSTEMS),
+            "description": "坐标所用坐标系（wgs84 即 RFC 7946 的 WGS-84；gcj02/bd09 仅在请求时）",
+        }
+    )
 
 
 class ExportQuery(Schema):

@@ -5,9 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.disputes import PhotoIn, one_of, text
+from geo.crs import SYSTEMS
 from mediation.screening.enums import CAMPAIGN_KINDS, KEY_AREAS
 
-_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
+# years as every other date of the API (api.inputs: 1900–2999)
+_MONTH = validate.Regexp(
+    r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM（1900–2999 年）"
+)
 _AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区划或网格代码格式不对")
 
 
@@ -20,7 +24,9 @@ class TrackIn(Schema):
         required=True,
         metadata={"description": "[[经度, 纬度], …]"},
     )
-    crs = fields.String(required=True, metadata={"description": "wgs84 / gcj02 / bd09"})
+    crs = fields.String(
+        required=True, metadata={"description": "wgs84 / gcj02 / bd09", "enum": list(SYSTEMS)}
+    )
 
 
 class RoundIn(Schema):

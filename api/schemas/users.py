@@ -18,6 +18,16 @@ class LoginIn(Schema):
     )
 
 
+class RefreshIn(Schema):
+    """The refresh token, in the body (or, as before, in `Authorization: Bearer …`)."""
+
+    refresh_token = fields.String(
+        validate=validate.Length(min=1, max=4096),
+        load_only=True,
+        metadata={"description": "登录时得到的 refresh_token；也可放在 Authorization 头里"},
+    )
+
+
 class RoleIO(Schema):
     """A role and the area it covers."""
 
@@ -120,7 +130,12 @@ class RevealIn(Schema):
     """Why the full value is needed (written to the access log)."""
 
     field = fields.String(required=True, validate=validate.OneOf(["phone", "id_number"]))
-    purpose = fields.String(required=True, validate=validate.Length(max=200))
+    purpose = fields.String(
+        required=True,
+        validate=validate.Length(max=200),
+        # enforced by the use case (422 purpose_required), after stripping spaces
+        metadata={"minLength": 4, "description": "查看原因，至少 4 个字（写入访问日志）"},
+    )
 
 
 class RevealOut(Schema):

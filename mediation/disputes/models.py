@@ -307,6 +307,8 @@ class DisputeEvent(db.Model):
     action: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the phone recorded it (offline actions and registrations); `at` is the server time.
+    device_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     changes: Mapped[dict] = mapped_column(JSONB, default=dict)

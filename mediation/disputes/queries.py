@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from clock import BUSINESS_TZ
 from errors import ValidationFailed
+from geo import crs as coordinates
 from mediation.disputes.enums import (
     CATEGORIES,
     LEVEL_LABELS,
@@ -101,8 +102,10 @@ def list_disputes(
     now: datetime,
     limit: int,
     cursor: str | None,
+    system: str = coordinates.WGS84,
 ) -> dict:
-    """Newest first, keyset-paginated, with the total count of matching cases."""
+    """Newest first, keyset-paginated, with the total count of matching cases; points in
+    `system`."""
     conds = _filters(actor, filters, now)
     total = db_session.scalar(select(func.count()).select_from(Dispute).where(*conds))
     stmt = select(Dispute).where(*conds)
@@ -117,13 +120,20 @@ def list_disputes(
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [summary(d, now) for d in rows],
+        "items": [summary(d, now, system) for d in rows],
         "total": total,
         "next_cursor": encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None,
     }
 
 
-def task_list(db_session: Session, *, actor: Actor, now: datetime, limit: int) -> list[dict]:
+def task_list(
+    db_session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    limit: int,
+    system: str = coordinates.WGS84,
+) -> list[dict]:
     """What I must do next: the cases whose open reminders are addressed to me (not every case of
     my area — a case waiting at the township is not a grid worker's job), earliest deadline first."""
     first_due = func.min(Reminder.due_at)
@@ -135,11 +145,18 @@ def task_list(db_session: Session, *, actor: Actor, now: datetime, limit: int) -
         .order_by(first_due, Dispute.risk_score.desc())
         .limit(limit)
     )
-    return [summary(d, now) for d in db_session.scalars(stmt)]
+    return [summary(d, now, system) for d in db_session.scalars(stmt)]
 
 
-def summary(d: Dispute, now: datetime) -> dict:
-    """A case in lists (no personal data)."""
+def point_of(d: Dispute, system: str = coordinates.WGS84) -> dict:
+    """Where the case happened, in `system` (stored in WGS-84), labelled with it."""
+    point = to_shape(d.location)
+    lon, lat = coordinates.from_wgs84(point.x, point.y, system)
+    return {"lon": float(lon), "lat": float(lat), "crs": system}
+
+
+def summary(d: Dispute, now: datetime, system: str = coordinates.WGS84) -> dict:
+    """A case in lists and sync (no personal data), its point in `system`."""
     return {
         "id": d.id,
         "case_number": d.case_number,
@@ -164,10 +181,18 @@ def summary(d: Dispute, now: datetime) -> dict:
         "overdue": bool(d.next_due_at and d.next_due_at < now),
         "version": d.version,
         "description": d.description[:120],
+        "location": point_of(d, system),
     }
 
 
-def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> dict:
+def detail(
+    db_session: Session,
+    *,
+    actor: Actor,
+    dispute_id,
+    now: datetime,
+    system: str = coordinates.WGS84,
+) -> dict:
     """The full case file: parties (masked), sessions, agreement, visits, risk, escalations,
     attachments, links and the timeline."""
     d = get_dispute(db_session, actor=actor, dispute_id=dispute_id)
@@ -188,14 +213,48 @@ def detail(db_session: Session, *, actor: Actor, dispute_id, now: datetime) -> d
         "links": rows(DisputeLink, DisputeLink.id),
         "timeline": timeline_rows(db_session, d),
     }
-    return case_file(d, now, children)
+    return case_file(d, now, children, system)
 
 
-def case_file(d: Dispute, now: datetime, children: dict) -> dict:
+OUTSIDE_OWN_CELLS = "outside_own_cells"
+
+
+def outside_own_cells_of(db_session: Session, dispute_id) -> dict | None:
+    """The registration's outside-own-cells flag (nearest own cell, distance), if it had one."""
+    changes = db_session.scalar(
+        select(DisputeEvent.changes).where(
+            DisputeEvent.dispute_id == dispute_id, DisputeEvent.action == "register"
+        )
+    )
+    return _outside_own_cells({"timeline": [{"action": "register", "changes": changes or {}}]})
+
+
+def _outside_own_cells(children: dict) -> dict | None:
+    registered = next((e for e in children["timeline"] if e["action"] == "register"), None)
+    pair = (registered or {}).get("changes", {}).get(OUTSIDE_OWN_CELLS)
+    return pair[1] if isinstance(pair, list) and len(pair) == 2 else None
+
+
+def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinates.WGS84) -> dict:
     """The case file built from a case and its child rows (loaded by `detail`, or just written
-    by a use case: registration answers from what it wrote instead of reading it back)."""
-    point = to_shape(d.location)
-    out = summary(d, now)
+    by a use case: registration answers from what it wrote instead of reading it back); its
+    point in `system`."""
+    out = summary(d, now, system)
+    outside = _outside_own_cells(children)
+    warnings = []
+    if outside:
+        warnings.append(
+            {
+                "code": OUTSIDE_OWN_CELLS,
+                "message": (
+                    f"登记位置不在登记网格员负责的网格内，距其最近的网格"
+                    f"（{outside['nearest_own_cell']}）约 {round(outside['distance_m'])} 米："
+                    "请确认定位和坐标系（wgs84 / gcj02 / bd09）是否正确"
+                ),
+                "field": "location",
+                **outside,
+            }
+        )
     out.update(
         {
             "description": d.description,
@@ -203,12 +262,13 @@ def case_file(d: Dispute, now: datetime, children: dict) -> dict:
             "people_involved": d.people_involved,
             "amount": d.amount,
             "location": {
-                "lon": point.x,
-                "lat": point.y,
-                "crs": "wgs84",
+                **out["location"],
                 "match": d.locate_match,
                 "distance_m": d.locate_distance_m,
+                "outside_own_cells": outside,
             },
+            "device_recorded_at": d.device_recorded_at,
+            "warnings": warnings,
             "county_code": d.county_code,
             "risk_score": d.risk_score,
             "leader_id": d.leader_id,

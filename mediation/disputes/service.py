@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 import prepared
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from geo.cells import nearest_cell_of
 from geo.locate import locate
 from geo.scope import record_clause
 from mediation import calendar
@@ -220,6 +221,7 @@ def register_dispute(
         field_prefix="location.",
     )
     level = _registration_level(actor, where)
+    outside = _outside_own_cells(db_session, actor, where)
     assessed = risk.assess(
         likelihood=(data.get("risk") or {}).get("likelihood", 1),
         severity=(data.get("risk") or {}).get("severity", 1),
@@ -309,7 +311,9 @@ def register_dispute(
                     "risk_level": [None, assessed.level],
                     "locate_match": [None, where.match],
                     "links": [None, [f"{x.kind}:{x.reason}" for x in links]] if links else None,
+                    "outside_own_cells": [None, outside] if outside else None,
                 },
+                device_at=data.get("device_recorded_at"),
             )
             # One prepared INSERT per table instead of the unit of work (bench/run.py
             # --profile-register: the flushes were a third of a registration's CPU); the rows
@@ -390,6 +394,19 @@ def _same_or_conflict(existing: Dispute, digest: str, actor: Actor) -> Dispute:
             details={"case_number": existing.case_number},
         )
     return existing
+
+
+def _outside_own_cells(db_session: Session, actor: Actor, where) -> dict | None:
+    """A grid worker registering outside their own cells (a wrong coordinate system, a point
+    far off, or a case seen elsewhere): how far the place is from their nearest own cell, so the
+    phone can ask. Flagged, never refused."""
+    if not actor.has(GRID_WORKER) or not actor.cells or where.cell_code in actor.cells:
+        return None
+    nearest = nearest_cell_of(db_session, codes=actor.cells, lon=where.lon, lat=where.lat)
+    if nearest is None:
+        return None
+    code, distance = nearest
+    return {"nearest_own_cell": code, "distance_m": round(distance, 1)}
 
 
 def _registration_level(actor: Actor, where) -> str:
@@ -491,6 +508,7 @@ def timeline_row(e: DisputeEvent, actor_name: str | None) -> dict:
         "actor_id": e.actor_id,
         "actor_name": actor_name,
         "at": e.at,
+        "device_at": e.device_at,
         "from_status": e.from_status,
         "to_status": e.to_status,
         "changes": e.changes,
@@ -514,6 +532,7 @@ def _new_event(
     to_status: str | None,
     changes: dict,
     reason: str | None = None,
+    device_at: datetime | None = None,
 ) -> DisputeEvent:
     """The audit event of an action (not added to the session)."""
     return DisputeEvent(
@@ -523,6 +542,7 @@ def _new_event(
         action=action,
         actor_id=actor.user_id,
         at=now,
+        device_at=device_at,
         from_status=from_status,
         to_status=to_status,
         changes={k: v for k, v in changes.items() if v is not None},
@@ -602,8 +622,10 @@ def act(
     expected_version: int | None,
     now: datetime,
     settings: Settings,
+    device_time: datetime | None = None,
 ) -> Dispute:
-    """Take one action on a case: check the table, the version, apply, audit, plan what is due."""
+    """Take one action on a case: check the table, the version, apply, audit, plan what is due.
+    `device_time` is when the phone recorded an offline action (kept on the event beside `now`)."""
     dispute = get_dispute(db_session, actor=actor, dispute_id=dispute_id, for_update=True)
     if expected_version is None:
         raise DomainError(
@@ -640,7 +662,18 @@ def act(
     agreement = _current_agreement(db_session, dispute)
     escalation = _pending_escalation(db_session, dispute)
     plan_next_due(dispute, settings.limits, agreement, escalation)
-    _event(db_session, dispute, actor, action, now, before, dispute.status, changes, reason)
+    _event(
+        db_session,
+        dispute,
+        actor,
+        action,
+        now,
+        before,
+        dispute.status,
+        changes,
+        reason,
+        device_at=device_time,
+    )
     db_session.flush()
     reminders.sync_case(db_session, dispute=dispute, now=now, reason=action)
     return dispute

@@ -7,6 +7,7 @@ the console shows — and a submitted version is a frozen JSON snapshot.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,8 +47,15 @@ class ReportSettings:
 # ------------------------------------------------------------------ months
 
 
+MONTH_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"  # what check_month takes (documented)
+
+
 def check_month(month: str, field: str = "month") -> str:
-    """`YYYY-MM` or a clear error."""
+    """`YYYY-MM` (2000-01 … 2100-12) or a clear error."""
+    if not isinstance(month, str) or not re.fullmatch(r"\d{4}-\d{2}", month):
+        raise ValidationFailed(
+            "月份格式应为 YYYY-MM，如 2026-11", code="invalid_month", field=field
+        )
     try:
         parsed = datetime.strptime(month, MONTH_FORMAT)
     except (TypeError, ValueError):

@@ -3,8 +3,13 @@
 Two kinds, both opaque to the phone (base64 text it stores and sends back):
 
 * `Position(txid, id)` — the last change-log row served: everything at or before it is done.
-* `Bootstrap(watermark, after)` — a first sync in progress, paging through the current tables by
-  case id; when it is done the phone continues from the log at `watermark`.
+* `Bootstrap(watermark, after, cell)` — a first sync in progress, paging through my cells (by
+  code, while `cell` is set) and then the current cases (by id); when it is done the phone
+  continues from the log at `watermark`.
+
+A page holds at most `limit` entries, however many a log row expands to (a cell assigned to me
+brings its boundary and all its cases): a Position may stop inside a row (`within`: the sort key
+of the last entry of that row already served).
 
 Why not a plain sequence or timestamp: both are drawn before commit, so a slow transaction can
 commit a row *behind* a position a phone already holds, and that row would never be served.
@@ -28,15 +33,19 @@ from errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
 _POSITION = re.compile(r"^s1:(\d{1,19}):(\d{1,19})$")
+_WITHIN = re.compile(r"^s2:(\d{1,19}):(\d{1,19}):(#|[0-9a-f-]{36})$")
 _BOOTSTRAP = re.compile(r"^b1:(\d{1,19}):([0-9a-f-]{36})?$")
+_CELLS = re.compile(r"^b2:(\d{1,19}):(\d{0,20})$")
 
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """A place in the change log: every row at or before (txid, id) has been served."""
+    """A place in the change log: every row before (txid, id) has been served, and so has that
+    row — entirely when `within` is empty, else its entries up to the sort key `within`."""
 
     txid: int
     id: int
+    within: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class Bootstrap:
 
     watermark: int
     after: uuid.UUID | None = None
+    cell: str | None = None  # still serving my cells: those with a code above this one
 
     @property
     def position(self) -> Position:
@@ -55,8 +65,12 @@ class Bootstrap:
 
 def encode(cursor: Position | Bootstrap) -> str:
     """Opaque, URL-safe cursor text."""
-    if isinstance(cursor, Bootstrap):
+    if isinstance(cursor, Bootstrap) and cursor.cell is not None:
+        raw = f"b2:{cursor.watermark}:{cursor.cell}"
+    elif isinstance(cursor, Bootstrap):
         raw = f"b1:{cursor.watermark}:{cursor.after or ''}"
+    elif cursor.within:
+        raw = f"s2:{cursor.txid}:{cursor.id}:{cursor.within}"
     else:
         raw = f"s1:{cursor.txid}:{cursor.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -75,11 +89,22 @@ def decode(text: str) -> Position | Bootstrap:
         raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
     except (binascii.Error, ValueError, UnicodeError):
         raise _invalid() from None
-    if m := _POSITION.match(raw):
+    if m := _POSITION.match(raw) or _WITHIN.match(raw):
         txid, row = int(m.group(1)), int(m.group(2))
         if txid > MAX_ID or row > MAX_ID:
             raise _invalid()
-        return Position(txid, row)
+        within = m.group(3) if m.re is _WITHIN else ""
+        if within not in ("", "#"):
+            try:
+                within = str(uuid.UUID(within))
+            except ValueError:
+                raise _invalid() from None
+        return Position(txid, row, within)
+    if m := _CELLS.match(raw):
+        watermark = int(m.group(1))
+        if watermark < 1 or watermark > MAX_ID:
+            raise _invalid()
+        return Bootstrap(watermark, None, m.group(2))
     if m := _BOOTSTRAP.match(raw):
         watermark = int(m.group(1))
         try:

@@ -28,7 +28,7 @@ from mediation import attachments
 from mediation.disputes import enums
 from mediation.disputes import service as disputes
 from mediation.disputes.models import Attachment, Dispute
-from mediation.disputes.queries import summary
+from mediation.disputes.queries import outside_own_cells_of, summary
 from mediation.reminders.models import OPEN_STATES, Reminder
 from mediation.sync import cursor as cursors
 from mediation.sync.models import (
@@ -178,27 +178,44 @@ def _first_page(db_session, *, actor, now, limit, config) -> dict:
     # The watermark is read before the tables: a transaction below it had committed before any
     # of the reads below, so it is in them; anything at or above it is served again from the
     # log (upserts are idempotent, so the overlap costs a few repeats, never a loss).
-    boot = cursors.Bootstrap(horizon(db_session))
+    boot = cursors.Bootstrap(horizon(db_session), cell="")
     page = _bootstrap_page(db_session, actor=actor, boot=boot, now=now, limit=limit)
-    cells = current_cells(db_session, codes=actor.cells, geometry_for=actor.cells)
-    page["changes"] = [
-        {"type": CELL, "op": "upsert", "id": c, "data": cells[c]} for c in sorted(cells)
-    ] + page["changes"]
     page["reset"] = True
     page.update(reference_data(config))
     return page
 
 
 def _bootstrap_page(db_session, *, actor, boot: cursors.Bootstrap, now, limit) -> dict:
+    """At most `limit` entries: my cells (while boot.cell is set), then the cases I may see."""
+    changes: list[dict] = []
+    if boot.cell is not None:
+        codes = sorted(c for c in actor.cells if c > boot.cell)
+        served = codes[:limit]
+        cells = current_cells(db_session, codes=served, geometry_for=served)
+        changes = [
+            {"type": CELL, "op": "upsert", "id": c, "data": cells[c]} for c in served if c in cells
+        ]
+        if len(codes) > limit:
+            return {
+                "changes": changes,
+                "cursor": cursors.encode(cursors.Bootstrap(boot.watermark, cell=served[-1])),
+                "has_more": True,
+                "reset": False,
+            }
+        boot = cursors.Bootstrap(boot.watermark)
+    room = limit - len(changes)
     stmt = select(Dispute).where(disputes.visible_clause(actor))
     if boot.after is not None:
         stmt = stmt.where(Dispute.id > boot.after)
-    rows = db_session.scalars(stmt.order_by(Dispute.id).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = cursors.Bootstrap(boot.watermark, rows[-1].id) if more else boot.position
+    rows = db_session.scalars(stmt.order_by(Dispute.id).limit(room + 1)).all()
+    more = len(rows) > room
+    rows = rows[:room]
+    if more:
+        nxt = cursors.Bootstrap(boot.watermark, rows[-1].id if rows else boot.after)
+    else:
+        nxt = boot.position
     return {
-        "changes": _case_entries(db_session, rows, now),
+        "changes": changes + _case_entries(db_session, rows, now),
         "cursor": cursors.encode(nxt),
         "has_more": True if more else _log_has_rows(db_session, actor, boot.position),
         "reset": False,
@@ -221,34 +238,48 @@ def _log_has_rows(db_session, actor, position: cursors.Position) -> bool:
 
 def _log_page(db_session, *, actor, position: cursors.Position, now, limit) -> dict:
     upto = horizon(db_session)
+    here = tuple_(SyncChange.txid, SyncChange.id)
+    there = tuple_(position.txid, position.id)
     rows = db_session.scalars(
         select(SyncChange)
         .where(
-            tuple_(SyncChange.txid, SyncChange.id) > tuple_(position.txid, position.id),
+            here >= there if position.within else here > there,
             SyncChange.txid < upto,
             _relevant(actor),
         )
         .order_by(SyncChange.txid, SyncChange.id)
         .limit(limit + 1)
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if more:
-        nxt = cursors.Position(rows[-1].txid, rows[-1].id)
-    else:
+    per_row = _materialise(db_session, actor, rows, now)
+    changes: list[dict] = []
+    last, full = position, False
+    for r, entries in zip(rows, per_row, strict=True):
+        if position.within and (r.txid, r.id) == (position.txid, position.id):
+            entries = [e for e in entries if _entry_key(e) > position.within]
+        for entry in entries:
+            if len(changes) == limit:
+                full = True
+                break
+            changes.append(entry)
+            last = cursors.Position(r.txid, r.id, _entry_key(entry))
+        if full:
+            break
+        last = cursors.Position(r.txid, r.id)
+    more = full or len(rows) > limit
+    if not more:
         # Nothing relevant is left below the horizon: move past it, so the next pull does not
         # scan the same irrelevant rows again (the horizon only ever moves forward).
-        nxt = max(position, cursors.Position(upto - 1, cursors.MAX_ID))
-    return {
-        "changes": _materialise(db_session, actor, rows, now),
-        "cursor": cursors.encode(nxt),
-        "has_more": more,
-        "reset": False,
-    }
+        last = max(position, cursors.Position(upto - 1, cursors.MAX_ID))
+    return {"changes": changes, "cursor": cursors.encode(last), "has_more": more, "reset": False}
 
 
-def _materialise(db_session, actor: Actor, rows: list[SyncChange], now) -> list[dict]:
-    """Log rows → current state (or tombstones), in log order."""
+def _entry_key(entry: dict) -> str:
+    """Where an entry sorts among those of one log row: a cell first (`#`), then cases by id."""
+    return "#" if entry["type"] != CASE else str(entry["id"])
+
+
+def _materialise(db_session, actor: Actor, rows: list[SyncChange], now) -> list[list[dict]]:
+    """Log rows → current state (or tombstones), in log order: the entries of each row."""
     case_ids = {uuid.UUID(r.entity_id) for r in rows if r.entity == CASE}
     gained = {r.entity_id.split(":", 1)[1] for r in rows if r.entity == ASSIGNMENT}
     gained &= actor.cells
@@ -267,28 +298,28 @@ def _materialise(db_session, actor: Actor, rows: list[SyncChange], now) -> list[
     cell_codes = {r.entity_id for r in rows if r.entity == CELL} | gained
     cells = current_cells(db_session, codes=cell_codes, geometry_for=geometry)
 
-    out: list[dict] = []
+    out: list[list[dict]] = []
     for r in rows:
         if r.entity == CASE:
             key = uuid.UUID(r.entity_id)
             if key in visible:
-                out.append(visible[key])
+                out.append([visible[key]])
             else:
-                out.append(_tombstone(CASE, key, OUT_OF_SCOPE if key in existing else DELETED))
+                out.append([_tombstone(CASE, key, OUT_OF_SCOPE if key in existing else DELETED)])
         elif r.entity == CELL:
             if r.entity_id in cells:
                 out.append(
-                    {"type": CELL, "op": "upsert", "id": r.entity_id, "data": cells[r.entity_id]}
+                    [{"type": CELL, "op": "upsert", "id": r.entity_id, "data": cells[r.entity_id]}]
                 )
             else:
-                out.append(_tombstone(CELL, r.entity_id, RETIRED))
+                out.append([_tombstone(CELL, r.entity_id, RETIRED)])
         elif r.entity == SCOPE:
             # Roles decide everything a phone holds: drop the cache and the cursor, sync anew.
             out.append(
-                {"type": SCOPE, "op": "resync", "id": r.entity_id, "reason": "roles_changed"}
+                [{"type": SCOPE, "op": "resync", "id": r.entity_id, "reason": "roles_changed"}]
             )
         else:
-            out.extend(
+            out.append(
                 _assignment_entries(db_session, actor, r.entity_id.split(":", 1)[1], cells, now)
             )
     return out
@@ -519,6 +550,7 @@ def _apply(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
         expected_version=op.get("base_version"),
         now=now,
         settings=ctx["settings"],
+        device_time=op.get("happened_at"),
     )
     return {"case_id": dispute.id, "version": dispute.version, "status": dispute.status}
 
@@ -562,6 +594,8 @@ def _register(db_session, actor, op, payload, ctx) -> dict:
         "version": dispute.version,
         "status": dispute.status,
         "created": created,
+        # registered outside the grid worker's own cells: ask (see the case file's warnings)
+        "outside_own_cells": outside_own_cells_of(db_session, dispute.id),
     }
 
 

@@ -200,6 +200,10 @@ def _check_roles(
             ):
                 if role != GRID_WORKER:
                     raise Forbidden("只能在本县范围内设置本县以下的角色", code="role_out_of_scope")
+        if (role, code) in out:
+            # one row per role and area (a unique key): the same role twice is a mistake
+            fields.setdefault(path, []).append("该角色与区域重复")
+            continue
         out.append((role, code))
     if fields:
         raise ValidationFailed(fields=fields)

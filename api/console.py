@@ -7,7 +7,7 @@ import io
 from datetime import datetime, time
 from urllib.parse import quote
 
-from flask import Response, current_app, request, send_file, stream_with_context
+from flask import Response, current_app, request, send_file
 from flask.views import MethodView
 
 from api.auth import allow, current_actor, request_now
@@ -76,6 +76,9 @@ def _area(args) -> str:
 
 
 def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> None:
+    """Log (and commit) an export that has been produced in full: called after the file is
+    written, so a failed export leaves no row, and the commit cannot close a server-side cursor
+    the rows are still read from."""
     log_access(
         db.session,
         actor=current_actor(),
@@ -90,8 +93,8 @@ def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> Non
     db.session.commit()
 
 
-def _csv_response(chunks, filename: str) -> Response:
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+def _csv_response(out, filename: str) -> Response:
+    response = send_file(out, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = _disposition(filename)
     return response
@@ -188,14 +191,17 @@ class SupervisionList(MethodView):
         fmt = args["format"]
         if fmt == "json":
             return {"kind": kind, "area": area, "items": list(rows)}
-        first = next(rows, None)  # validation errors surface before the export is logged
+        # The whole file first (rows read from the server-side cursor to the end), then the
+        # access-log row and its commit: a failure half-way logs nothing and sends no half file.
+        if fmt == "csv":
+            out = exports.spool(exports.csv_stream(columns, rows))
+        else:
+            out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
         _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
-        rows = _chain(first, rows)
         stamp = now.astimezone(BUSINESS_TZ).strftime("%Y%m%d")
         name = f"{LIST_TITLES[kind]}-{area}-{stamp}.{fmt}"
         if fmt == "csv":
-            return _csv_response(exports.csv_stream(columns, rows), name)
-        out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
+            return _csv_response(out, name)
         return send_file(out, mimetype=XLSX, as_attachment=True, download_name=name)
 
 
@@ -205,12 +211,6 @@ LIST_TITLES = {
     "escalations": "待接收上报",
     "late_reports": "月报逾期村社",
 }
-
-
-def _chain(first, rest):
-    if first is not None:
-        yield first
-        yield from rest
 
 
 @console_bp.route("/map/areas")
@@ -341,18 +341,19 @@ class TownshipReport(MethodView):
 
 def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     fmt = args["format"]
-    _log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "json":
+        _log_export(kind, record_id, fmt, args.get("purpose"))
         return compiled
+    # Produced in full before it is logged (see _log_export).
+    if fmt == "csv":
+        out = exports.spool(exports.report_csv(compiled))
+    else:
+        out = io.BytesIO(exports.report_workbook(compiled))
+    _log_export(kind, record_id, fmt, args.get("purpose"))
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.{fmt}"
     if fmt == "csv":
-        return _csv_response(exports.report_csv(compiled), name)
-    return send_file(
-        io.BytesIO(exports.report_workbook(compiled)),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=name,
-    )
+        return _csv_response(out, name)
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=name)
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>")

@@ -29,6 +29,8 @@ from mediation.reminders.models import (
     ACKNOWLEDGED,
     CANCELLED,
     DUE,
+    LIVE_CASE_KEY,
+    NO_CASE_KEY,
     OPEN_STATES,
     PENDING,
     SENT,
@@ -210,7 +212,10 @@ def _insert(
             body=body,
             created_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_nothing(
+            index_elements=["key"],
+            index_where=text(LIVE_CASE_KEY if dispute is not None else NO_CASE_KEY),
+        )
     )
 
 

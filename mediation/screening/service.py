@@ -749,7 +749,7 @@ def late_cell_reminders(
                       AND NOT EXISTS (
                           SELECT 1 FROM screening_round r WHERE r.cell_code = g.code
                           AND r.screened_at >= :start AND r.screened_at < :end)
-                    ON CONFLICT (key) DO NOTHING
+                    ON CONFLICT (key) WHERE dispute_id IS NULL DO NOTHING
                     RETURNING id
                     """
                 ),

@@ -743,19 +743,16 @@ def _return_down(db, d, actor, p, now, s):
     return changes, p["reason"]
 
 
+AGREEMENT_TERMS = {"performance_method": "请填写履行方式", "performance_deadline": "请填写履行期限"}
+
+
 def _agree(db, d, actor, p, now, s):
-    if (
-        p["form"] == "written"
-        and not p.get("performed_immediately")
-        and not (p.get("performance_method") and p.get("performance_deadline"))
-    ):
+    missing = {f: [m] for f, m in AGREEMENT_TERMS.items() if not p.get(f)}
+    if p["form"] == "written" and not p.get("performed_immediately") and missing:
         raise ValidationFailed(
             "书面协议须写明履行方式和期限（人民调解法第二十九条）",
             code="agreement_incomplete",
-            fields={
-                "performance_method": ["请填写履行方式"],
-                "performance_deadline": ["请填写履行期限"],
-            },
+            fields=missing,  # only what is actually missing
         )
     deadline = p.get("performance_deadline")
     if deadline and deadline < deadlines.business_day(now):

@@ -92,6 +92,10 @@ class Config:
         self.WORKING_DAY_RULES = [
             r for r in env("WORKING_DAY_RULES", "accept,escalation_accept").split(",") if r
         ]
+        # Times users supply (visits, sessions, rights notices, occurrence, screening rounds,
+        # device times of offline operations) may be this far ahead of the server's clock (a
+        # phone's clock is rarely exact); anything later is refused as in the future.
+        self.CLOCK_SKEW_SECONDS = _int("CLOCK_SKEW_SECONDS", 300)
         # Reminders: overdue items go to the next level after this delay; webhook delivery
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")

@@ -291,15 +291,22 @@ class MapHotspots(MethodView):
 
 @reports_bp.route("/monthly/<string:month>/drafts")
 class Drafts(MethodView):
-    @allow(*CENTRE)
+    @allow(VILLAGE_ADMIN, *CENTRE)
     @reports_bp.arguments(DraftsIn)
     @reports_bp.response(200, DraftsOut)
+    @reports_bp.alt_response(
+        422, description="统计期间（上一个自然月）尚未结束 (report_period_not_over)"
+    )
     def post(self, data, month):
         """Generate (or refresh) the drafts of every village of an area now (the scheduler does
-        this on the configured day)."""
+        this on the configured day, and catches up after downtime); a village head drafts their
+        own village's report. Refused until the month the report covers is over."""
         month = service.check_month(month)
         area = data["area"]
-        console.check_area(db.session, scope=_scope(), code=area)
+        actor = current_actor()
+        # A village head (not also a centre) drafts inside the villages they head only.
+        scope = actor.case_scope if actor.has(*CENTRE) else actor.scope_for(VILLAGE_ADMIN)
+        console.check_area(db.session, scope=scope, code=area)
         n = service.generate_drafts(
             db.session, month=month, now=request_now(), settings=report_settings(), within=area
         )

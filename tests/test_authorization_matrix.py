@@ -341,7 +341,10 @@ RULES: dict[tuple[str, str], Rule] = {
         VIEWERS, 200, _console("map/hotspots"), outside_ok=COUNTY_ONLY
     ),
     ("reports.Drafts", "POST"): Rule(
-        frozenset({"center_staff", "county_admin"}), 200, _drafts, outside_ok=COUNTY_ONLY
+        frozenset({"village_admin", "center_staff", "county_admin"}),
+        200,
+        _drafts,
+        outside_ok=COUNTY_ONLY,
     ),
     ("reports.VillageVersions", "GET"): Rule(VIEWERS, 200, _versions, outside_ok=COUNTY_ONLY),
     ("reports.TownshipReport", "GET"): Rule(

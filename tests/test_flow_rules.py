@@ -354,3 +354,66 @@ def test_m4_cron_jobs_have_no_misfire_limit():
 
     source = inspect.getsource(scheduler.run_forever)
     assert '"misfire_grace_time": None' in source and 'run_job(app, "catch_up")' in source
+
+
+# ------------------------------------------------------------------ m14: who is told of RED
+
+
+def test_minor_m14_red_case_reaches_the_township_and_the_county_when_configured(
+    app, db_session, world
+):
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from mediation.reminders import service as reminders
+    from mediation.reminders.models import Reminder
+    from mediation.users.actor import load_actor
+    from tests.factories import make_user
+
+    red = {"likelihood": 1, "severity": 1, "flags": ["death"]}
+
+    def alerted(d):
+        return sorted(
+            (r.recipient_role, r.recipient_area)
+            for r in db_session.scalars(
+                select(Reminder).where(Reminder.dispute_id == d.id, Reminder.kind == "red_case")
+            )
+        )
+
+    d = world["register"](at(12, 1, 15), risk=red)
+    assert alerted(d) == [("center_staff", d.township_code)]  # default: the township at once
+
+    with_county = dataclasses.replace(world["settings"], red_alert_levels=("township", "county"))
+    d2 = world["register"](at(12, 1, 15), settings_=with_county, risk=red)
+    assert alerted(d2) == [("center_staff", d2.township_code), ("county_admin", d2.county_code)]
+    # … and the county centre finds it in its inbox once the sweep has fired it (the same hour)
+    reminders.sweep(db_session, now=at(12, 1, 15), webhook=False)
+    county = make_user(app, db_session, "t_m14_county", [{"role": "county_admin", "area_code": d2.county_code}])  # fmt: skip
+    inbox = reminders.inbox(
+        db_session,
+        actor=load_actor(db_session, user=county, today=date(2026, 12, 1)),
+        limit=50,
+        before_id=None,
+        unread_only=True,
+    )
+    assert [(r.kind, r.dispute_id) for r in inbox] == [("red_case", d2.id)]
+
+
+def test_minor_m14_red_alert_levels_is_a_setting(app, monkeypatch):
+    from api.disputes import settings
+    from config import get_config
+
+    assert app.config["RED_ALERT_LEVELS"] == ["township"]
+    monkeypatch.setenv("RED_ALERT_LEVELS", "township,county")
+    assert get_config("testing").RED_ALERT_LEVELS == ["township", "county"]
+    for bad in ("county", "township,province"):
+        monkeypatch.setenv("RED_ALERT_LEVELS", bad)
+        with pytest.raises(ValueError):
+            get_config("testing")
+    monkeypatch.setitem(app.config, "RED_ALERT_LEVELS", ["township", "county"])
+    with app.test_request_context():
+        from extensions import db
+
+        assert settings().red_alert_levels == ("township", "county")
+        db.session.remove()

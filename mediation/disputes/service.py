@@ -55,6 +55,7 @@ from mediation.disputes.models import (
 )
 from mediation.pii import Vault, mask_id, mask_phone
 from mediation.reminders import service as reminders
+from mediation.reminders.planning import DEFAULT_RED_ALERT_LEVELS
 from mediation.times import DEFAULT_CLOCK_SKEW, check_not_before, check_not_future
 from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER, LEADER, REVEAL_ROLES
@@ -75,6 +76,7 @@ class Settings:
     recurrence_days: int = 180
     max_photo_bytes: int = 5 * 1024 * 1024
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW  # how far ahead of ours a phone's clock may be
+    red_alert_levels: tuple[str, ...] = DEFAULT_RED_ALERT_LEVELS  # told of a RED case at once
 
 
 # ------------------------------------------------------------------ visibility
@@ -298,7 +300,9 @@ def register_dispute(
                 )
                 for p in photos
             ]
-            due = reminders.for_new_case(db_session, dispute=dispute, now=now)
+            due = reminders.for_new_case(
+                db_session, dispute=dispute, now=now, red_alert_levels=settings.red_alert_levels
+            )
             links = _related(db_session, dispute, (where.lon, where.lat), settings, now)
             event = _new_event(
                 dispute,
@@ -630,7 +634,13 @@ def act(
     plan_next_due(dispute, settings.limits, agreement, escalation)
     _event(db_session, dispute, actor, action, now, before, dispute.status, changes, reason)
     db_session.flush()
-    reminders.sync_case(db_session, dispute=dispute, now=now, reason=action)
+    reminders.sync_case(
+        db_session,
+        dispute=dispute,
+        now=now,
+        reason=action,
+        red_alert_levels=settings.red_alert_levels,
+    )
     return dispute
 
 

@@ -24,7 +24,9 @@ def _levels(name: str, default: str) -> list[str]:
     levels = [v.strip() for v in os.environ.get(name, default).split(",") if v.strip()]
     wrong = [v for v in levels if v not in RED_ALERT_CHOICES]
     if wrong or "township" not in levels:
-        raise ValueError(f"{name} must list township, optionally county (comma-separated): {levels}")
+        raise ValueError(
+            f"{name} must list township, optionally county (comma-separated): {levels}"
+        )
     return list(dict.fromkeys(levels))
 
 
@@ -117,6 +119,9 @@ class Config:
         # Screening: a cell's grid worker is reminded this many days before a campaign's due date
         self.SCREENING_REMIND_DAYS = _int("SCREENING_REMIND_DAYS", 3)
         self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
+        # On taking the lock the scheduler catches up the latest due run of every calendar job
+        # (0 turns that off, e.g. for a process test that must not write a month of drafts).
+        self.SCHEDULER_CATCH_UP = env("SCHEDULER_CATCH_UP", "1") == "1"
         # Monthly report: due before this day of the report month; drafts generated on that day
         # (02:00 Asia/Shanghai) for the month before.
         self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)

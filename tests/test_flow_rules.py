@@ -347,13 +347,14 @@ def test_m4_scheduler_catches_up_every_missed_job_once(app, db_session):
     assert (draft.narrative, draft.generated_at) == ("村里正在写", generated)
 
 
-def test_m4_cron_jobs_have_no_misfire_limit():
+def test_m4_cron_jobs_have_no_misfire_limit(app):
     import inspect
 
     from mediation.reminders import scheduler
 
     source = inspect.getsource(scheduler.run_forever)
     assert '"misfire_grace_time": None' in source and 'run_job(app, "catch_up")' in source
+    assert app.config["SCHEDULER_CATCH_UP"] is True
 
 
 # ------------------------------------------------------------------ m14: who is told of RED

@@ -199,10 +199,11 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
         return run
 
     # Runs missed while no scheduler was running (downtime, or the standby taking over).
-    try:
-        run_job(app, "catch_up")
-    except Exception:
-        log.warning("catch-up failed; the jobs run again at their next time")
+    if app.config["SCHEDULER_CATCH_UP"]:
+        try:
+            run_job(app, "catch_up")
+        except Exception:
+            log.warning("catch-up failed; the jobs run again at their next time")
     now = datetime.now(BUSINESS_TZ)
     sched.add_job(guarded("sweep"), "interval", seconds=sweep_s, id="sweep", next_run_time=now)
     sched.add_job(

@@ -17,6 +17,19 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+RED_ALERT_CHOICES = ("township", "county")
+
+
+def _levels(name: str, default: str) -> list[str]:
+    levels = [v.strip() for v in os.environ.get(name, default).split(",") if v.strip()]
+    wrong = [v for v in levels if v not in RED_ALERT_CHOICES]
+    if wrong or "township" not in levels:
+        raise ValueError(
+            f"{name} must list township, optionally county (comma-separated): {levels}"
+        )
+    return list(dict.fromkeys(levels))
+
+
 class Config:
     """Settings shared by every environment; each value may be overridden by an env variable."""
 
@@ -94,6 +107,13 @@ class Config:
         self.WORKING_DAY_RULES = [
             r for r in env("WORKING_DAY_RULES", "accept,escalation_accept").split(",") if r
         ]
+        # Times users supply (visits, sessions, rights notices, occurrence, screening rounds,
+        # device times of offline operations) may be this far ahead of the server's clock (a
+        # phone's clock is rarely exact); anything later is refused as in the future.
+        self.CLOCK_SKEW_SECONDS = _int("CLOCK_SKEW_SECONDS", 300)
+        # Who is told of a RED case at once (mediation/reminders/planning.py RED_ALERT_ROLES):
+        # the township centre; "township,county" adds the county centre.
+        self.RED_ALERT_LEVELS = _levels("RED_ALERT_LEVELS", "township")
         # Reminders: overdue items go to the next level after this delay; webhook delivery
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")
@@ -101,6 +121,9 @@ class Config:
         # Screening: a cell's grid worker is reminded this many days before a campaign's due date
         self.SCREENING_REMIND_DAYS = _int("SCREENING_REMIND_DAYS", 3)
         self.SCHEDULER_SWEEP_SECONDS = _int("SCHEDULER_SWEEP_SECONDS", 30)
+        # On taking the lock the scheduler catches up the latest due run of every calendar job
+        # (0 turns that off, e.g. for a process test that must not write a month of drafts).
+        self.SCHEDULER_CATCH_UP = env("SCHEDULER_CATCH_UP", "1") == "1"
         # Monthly report: due before this day of the report month; drafts generated on that day
         # (02:00 Asia/Shanghai) for the month before.
         self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)

@@ -8,7 +8,7 @@ import io
 from datetime import datetime, time
 from urllib.parse import quote
 
-from flask import Response, current_app, request, send_file, stream_with_context
+from flask import Response, current_app, request, send_file
 from flask.views import MethodView
 
 from api.auth import allow, current_actor, request_now
@@ -77,6 +77,9 @@ def _area(args) -> str:
 
 
 def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> None:
+    """Log (and commit) an export that has been produced in full: called after the file is
+    written, so a failed export leaves no row, and the commit cannot close a server-side cursor
+    the rows are still read from."""
     log_access(
         db.session,
         actor=current_actor(),
@@ -91,8 +94,8 @@ def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> Non
     db.session.commit()
 
 
-def _csv_response(chunks, names: tuple[str, str]) -> Response:
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+def _csv_response(out, names: tuple[str, str]) -> Response:
+    response = send_file(out, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     return _attachment(response, names)
 
@@ -193,18 +196,21 @@ class SupervisionList(MethodView):
         fmt = args["format"]
         if fmt == "json":
             return {"kind": kind, "area": area, "items": list(rows)}
-        first = next(rows, None)  # validation errors surface before the export is logged
-        _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
-        rows = _chain(first, rows)
+        # The whole file first (rows read from the server-side cursor to the end), then the
+        # access-log row and its commit: a failure half-way logs nothing and sends no half file.
+        if fmt == "csv":
+            out = exports.spool(exports.csv_stream(columns, rows))
+        else:
+            out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
         names = exports.list_file_names(
             kind,
             area=console.check_area(db.session, scope=_scope(), code=area),
             day=now.astimezone(BUSINESS_TZ).date(),
             fmt=fmt,
         )
+        _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
         if fmt == "csv":
-            return _csv_response(exports.csv_stream(columns, rows), names)
-        out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
+            return _csv_response(out, names)
         return _attachment(send_file(out, mimetype=XLSX), names)
 
 
@@ -242,12 +248,6 @@ def geojson_layer(fn):
 
 def _layer(body: dict, system: str) -> dict:
     return {**body, "coordinate_system": system}
-
-
-def _chain(first, rest):
-    if first is not None:
-        yield first
-        yield from rest
 
 
 @console_bp.route("/map/areas")
@@ -334,15 +334,22 @@ class MapHotspots(MethodView):
 
 @reports_bp.route("/monthly/<string:month>/drafts", parameters=[MONTH_PARAMETER])
 class Drafts(MethodView):
-    @allow(*CENTRE)
+    @allow(VILLAGE_ADMIN, *CENTRE)
     @reports_bp.arguments(DraftsIn)
     @reports_bp.response(200, DraftsOut)
+    @reports_bp.alt_response(
+        422, description="统计期间（上一个自然月）尚未结束 (report_period_not_over)"
+    )
     def post(self, data, month):
         """Generate (or refresh) the drafts of every village of an area now (the scheduler does
-        this on the configured day)."""
+        this on the configured day, and catches up after downtime); a village head drafts their
+        own village's report. Refused until the month the report covers is over."""
         month = service.check_month(month)
         area = data["area"]
-        console.check_area(db.session, scope=_scope(), code=area)
+        actor = current_actor()
+        # A village head (not also a centre) drafts inside the villages they head only.
+        scope = actor.case_scope if actor.has(*CENTRE) else actor.scope_for(VILLAGE_ADMIN)
+        console.check_area(db.session, scope=scope, code=area)
         n = service.generate_drafts(
             db.session, month=month, now=request_now(), settings=report_settings(), within=area
         )
@@ -384,15 +391,19 @@ class TownshipReport(MethodView):
 
 def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     fmt = args["format"]
-    _log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "json":
+        _log_export(kind, record_id, fmt, args.get("purpose"))
         return compiled
-    names = exports.report_file_names(compiled, fmt)
+    # Produced in full before it is logged (see _log_export).
     if fmt == "csv":
-        return _csv_response(exports.report_csv(compiled), names)
-    return _attachment(
-        send_file(io.BytesIO(exports.report_workbook(compiled)), mimetype=XLSX), names
-    )
+        out = exports.spool(exports.report_csv(compiled))
+    else:
+        out = io.BytesIO(exports.report_workbook(compiled))
+    names = exports.report_file_names(compiled, fmt)
+    _log_export(kind, record_id, fmt, args.get("purpose"))
+    if fmt == "csv":
+        return _csv_response(out, names)
+    return _attachment(send_file(out, mimetype=XLSX), names)
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>")

@@ -62,6 +62,8 @@ def settings() -> service.Settings:
         group_min_parties=cfg["GROUP_MIN_PARTIES"],
         group_min_people=cfg["GROUP_MIN_PEOPLE"],
         max_photo_bytes=cfg["MAX_PHOTO_BYTES"],
+        clock_skew=timedelta(seconds=cfg["CLOCK_SKEW_SECONDS"]),
+        red_alert_levels=tuple(cfg["RED_ALERT_LEVELS"]),
     )
 
 

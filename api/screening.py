@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from flask import current_app
 from flask.views import MethodView
 
 from api.auth import allow, current_actor, request_now
@@ -66,6 +69,7 @@ class Rounds(MethodView):
             photos=inline_photos(data),
             now=request_now(),
             store=store(),
+            clock_skew=timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"]),
         )
         db.session.commit()
         body = service.round_detail(db.session, actor=current_actor(), round_id=rnd.id)

@@ -228,7 +228,10 @@ def case_world(app, db_session, *, today) -> dict:
     )
     actors = {k: load_actor(db_session, user=u, today=today) for k, u in ctx["users"].items()}
 
-    def register(now, cell=None, **over):
+    def register(now, cell=None, settings_=None, **over):
+        from datetime import timedelta
+
+        over.setdefault("occurred_at", (now - timedelta(hours=2)).isoformat())
         with app.test_request_context():
             payload = dispute_payload(db_session, cell or ctx["cells"][0], **over)
             data = DisputeIn().load(payload)
@@ -238,7 +241,7 @@ def case_world(app, db_session, *, today) -> dict:
                 data=data,
                 photos=[],
                 now=now,
-                settings=settings,
+                settings=settings_ or settings,
                 vault=vault_for(app.config["PII_KEY"]),
                 store=store(),
             )

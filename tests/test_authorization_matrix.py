@@ -229,7 +229,8 @@ def _report(suffix="", body=None, status="draft"):
         now = datetime.now(UTC)
         r = MonthlyReport(
             area_code=ctx["village"] if where == "in" else ctx["other_village"],
-            month=f"{2100 + n // 12:04d}-{n % 12 + 1:02d}",
+            # past months: a report is refreshed/submitted only once its period is over (M3)
+            month=f"{2000 + n // 12:04d}-{n % 12 + 1:02d}",
             version=1,
             status=status,
             figures=service.snapshot(
@@ -341,7 +342,10 @@ RULES: dict[tuple[str, str], Rule] = {
         VIEWERS, 200, _console("map/hotspots"), outside_ok=COUNTY_ONLY
     ),
     ("reports.Drafts", "POST"): Rule(
-        frozenset({"center_staff", "county_admin"}), 200, _drafts, outside_ok=COUNTY_ONLY
+        frozenset({"village_admin", "center_staff", "county_admin"}),
+        200,
+        _drafts,
+        outside_ok=COUNTY_ONLY,
     ),
     ("reports.VillageVersions", "GET"): Rule(VIEWERS, 200, _versions, outside_ok=COUNTY_ONLY),
     ("reports.TownshipReport", "GET"): Rule(

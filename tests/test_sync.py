@@ -461,6 +461,17 @@ def test_a_day_offline_over_a_lossy_network(app, world):
     cells = world["cells"]
     changed_meanwhile = _prepare_agreed_case(app, client, cells[0])
     untouched = _prepare_agreed_case(app, client, cells[1])
+    with app.app_context():
+        # Agreed yesterday: today's visits (device times) come after the agreement, as a
+        # visit must (issue 16, M2).
+        db.session.execute(
+            text(
+                "UPDATE dispute SET agreed_at = agreed_at - interval '1 day' WHERE id IN (:a, :b)"
+            ),
+            {"a": changed_meanwhile, "b": untouched},
+        )
+        db.session.commit()
+        db.session.remove()
     phone = Phone(client, "s_gw")
     morning, _ = phone.pull()
     versions = {e["id"]: e["data"]["version"] for e in _cases(morning)}

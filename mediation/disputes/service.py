@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -57,6 +57,8 @@ from mediation.disputes.models import (
 )
 from mediation.pii import Vault, mask_id, mask_phone
 from mediation.reminders import service as reminders
+from mediation.reminders.planning import DEFAULT_RED_ALERT_LEVELS
+from mediation.times import DEFAULT_CLOCK_SKEW, check_not_before, check_not_future
 from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER, LEADER, REVEAL_ROLES
 from mediation.users.models import User
@@ -75,6 +77,8 @@ class Settings:
     duplicate_days: int = 7
     recurrence_days: int = 180
     max_photo_bytes: int = 5 * 1024 * 1024
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW  # how far ahead of ours a phone's clock may be
+    red_alert_levels: tuple[str, ...] = DEFAULT_RED_ALERT_LEVELS  # told of a RED case at once
 
 
 # ------------------------------------------------------------------ visibility
@@ -206,6 +210,10 @@ def register_dispute(
     case (created False), the same id with different content is a Conflict."""
     digest = content_hash(data, photos)
     client_id = data.get("client_id")
+    for field, label in (("occurred_at", "纠纷发生时间"), ("device_recorded_at", "手机记录时间")):
+        check_not_future(
+            data.get(field), now=now, skew=settings.clock_skew, field=field, label=label
+        )
     if client_id is not None and prepared.fetch_one(
         db_session, "SELECT 1 FROM dispute WHERE id = %(id)s", {"id": client_id}
     ):
@@ -295,7 +303,9 @@ def register_dispute(
                 )
                 for p in photos
             ]
-            due = reminders.for_new_case(db_session, dispute=dispute, now=now)
+            due = reminders.for_new_case(
+                db_session, dispute=dispute, now=now, red_alert_levels=settings.red_alert_levels
+            )
             links = _related(db_session, dispute, (where.lon, where.lat), settings, now)
             event = _new_event(
                 dispute,
@@ -675,7 +685,13 @@ def act(
         device_at=device_time,
     )
     db_session.flush()
-    reminders.sync_case(db_session, dispute=dispute, now=now, reason=action)
+    reminders.sync_case(
+        db_session,
+        dispute=dispute,
+        now=now,
+        reason=action,
+        red_alert_levels=settings.red_alert_levels,
+    )
     return dispute
 
 
@@ -746,7 +762,13 @@ def _reject(db, d, actor, p, now, s):
     return {}, p["reason"]
 
 
+def _case_began(d: Dispute) -> datetime:
+    """When the case was first recorded: on the phone (offline) or at the server."""
+    return min(t for t in (d.registered_at, d.device_recorded_at) if t is not None)
+
+
 def _start(db, d, actor, p, now, s):
+    _check_case_time(d, p.get("notified_at"), now, s, "notified_at", "权利义务告知时间")
     d.rights_notice = p["rights_notice"]
     d.rights_notified_at = p.get("notified_at") or now
     d.mediation_started_at = now
@@ -755,7 +777,19 @@ def _start(db, d, actor, p, now, s):
     return {"rights_notified_at": [None, d.rights_notified_at.isoformat()]}, None
 
 
+def _check_case_time(d, value, now, s, field: str, label: str) -> None:
+    check_not_future(value, now=now, skew=s.clock_skew, field=field, label=label)
+    check_not_before(
+        value,
+        _case_began(d),
+        field=field,
+        code="before_registration",
+        message=f"{label}不能早于案件登记时间",
+    )
+
+
 def _session(db, d, actor, p, now, s):
+    _check_case_time(d, p["held_at"], now, s, "held_at", "调解时间")
     db.add(
         MediationSession(
             dispute_id=d.id,
@@ -827,19 +861,16 @@ def _return_down(db, d, actor, p, now, s):
     return changes, p["reason"]
 
 
+AGREEMENT_TERMS = {"performance_method": "请填写履行方式", "performance_deadline": "请填写履行期限"}
+
+
 def _agree(db, d, actor, p, now, s):
-    if (
-        p["form"] == "written"
-        and not p.get("performed_immediately")
-        and not (p.get("performance_method") and p.get("performance_deadline"))
-    ):
+    missing = {f: [m] for f, m in AGREEMENT_TERMS.items() if not p.get(f)}
+    if p["form"] == "written" and not p.get("performed_immediately") and missing:
         raise ValidationFailed(
             "书面协议须写明履行方式和期限（人民调解法第二十九条）",
             code="agreement_incomplete",
-            fields={
-                "performance_method": ["请填写履行方式"],
-                "performance_deadline": ["请填写履行期限"],
-            },
+            fields=missing,  # only what is actually missing
         )
     deadline = p.get("performance_deadline")
     if deadline and deadline < deadlines.business_day(now):
@@ -918,6 +949,21 @@ def _visit(db, d, actor, p, now, s):
     before = d.status
     after = workflow.visit_outcome(p["result"], before)
     visited_at = p.get("visited_at") or now
+    check_not_future(visited_at, now=now, skew=s.clock_skew, field="visited_at", label="回访时间")
+    check_not_before(
+        visited_at,
+        d.agreed_at,
+        field="visited_at",
+        code="before_agreement",
+        message="回访时间不能早于调解协议达成时间",
+    )
+    check_not_before(
+        visited_at,
+        d.last_visit_at,
+        field="visited_at",
+        code="before_last_visit",
+        message="回访时间不能早于上一次回访时间",
+    )
     location = None
     if p.get("location"):
         loc = p["location"]

@@ -31,7 +31,16 @@ def run_command():
 @click.argument(
     "job",
     type=click.Choice(
-        ["sweep", "supervise", "deliver", "digest", "monthly_report", "report_drafts", "screening"]
+        [
+            "sweep",
+            "supervise",
+            "deliver",
+            "digest",
+            "monthly_report",
+            "report_drafts",
+            "screening",
+            "catch_up",
+        ]
     ),
 )
 @click.option("--now", "now_text", default=None, help="ISO 时间（带时区），用于重放某一天")

@@ -17,6 +17,9 @@ SENT = "sent"
 ACKNOWLEDGED = "acknowledged"
 CANCELLED = "cancelled"
 OPEN_STATES = (PENDING, DUE, SENT, ACKNOWLEDGED)
+# Predicates of the two partial unique indexes on `key` (ON CONFLICT names them to infer one).
+LIVE_CASE_KEY = "dispute_id IS NOT NULL AND state <> 'cancelled'"
+NO_CASE_KEY = "dispute_id IS NULL"
 
 
 class Reminder(db.Model):
@@ -25,7 +28,7 @@ class Reminder(db.Model):
     __tablename__ = "reminder"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
+    key: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
     dispute_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("dispute.id", ondelete="CASCADE")
@@ -49,6 +52,17 @@ class Reminder(db.Model):
     supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        # A case's reminder is unique by key among live rows: a case back at a level or deadline
+        # it had before gets a new row, the cancelled one stays as history (issue 16, M1).
+        # Reminders of no case (digest, monthly report, screening) are made once per key, ever.
+        Index(
+            "uq_reminder_case_key_live",
+            "key",
+            unique=True,
+            postgresql_where=text(LIVE_CASE_KEY),
+        ),
+        Index("uq_reminder_key_no_case", "key", unique=True, postgresql_where=text(NO_CASE_KEY)),
+        Index("ix_reminder_key", "key"),
         # The sweep's cost follows the number of due rows, not the table: partial indexes.
         Index(
             "ix_reminder_pending_remind_at", "remind_at", postgresql_where=text("state = 'pending'")

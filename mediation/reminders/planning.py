@@ -8,6 +8,12 @@ from datetime import UTC, datetime, timedelta
 from mediation.disputes.deadlines import business_day, end_of
 
 LEVEL_ROLE = {"village": "mediator", "township": "center_staff", "county": "county_admin"}
+# Who is told of a RED case at once (domain §3: "RED → township centre at once"), by level: the
+# township centre always; the county centre when a deployment adds it (config RED_ALERT_LEVELS).
+# The case's 包案领导 is told too once assigned (red_case_leader); ORANGE reaches the township in
+# its daily digest; overdue items go one level up as 督办 (NEXT_LEVEL, supervisor_for).
+RED_ALERT_ROLES = {"township": "center_staff", "county": "county_admin"}
+DEFAULT_RED_ALERT_LEVELS = ("township",)
 NEXT_LEVEL = {"grid": "township", "village": "township", "township": "county", "county": None}
 TITLES = {
     "acceptance": "请在期限内作出是否受理的决定",
@@ -98,7 +104,12 @@ def supervisor_for(level: str, facts_codes: dict) -> Recipient | None:
     return Recipient(role=LEVEL_ROLE[nxt], area=facts_codes[nxt])
 
 
-def wanted(facts: CaseFacts, *, lead: dict[str, timedelta]) -> list[Want]:
+def wanted(
+    facts: CaseFacts,
+    *,
+    lead: dict[str, timedelta],
+    red_alert_levels: tuple[str, ...] = DEFAULT_RED_ALERT_LEVELS,
+) -> list[Want]:
     """The reminders this case should have now."""
     out: list[Want] = []
     if facts.next_due_at and facts.next_due_kind:
@@ -125,14 +136,16 @@ def wanted(facts: CaseFacts, *, lead: dict[str, timedelta]) -> list[Want]:
     )
     if facts.risk_level == "red" and facts.red_since and open_case:
         due = end_of(business_day(facts.red_since))
-        out.append(
-            Want(
-                "red_case",
-                due,
-                facts.red_since,
-                Recipient(role="center_staff", area=facts.township_code),
+        areas = {"township": facts.township_code, "county": facts.county_code}
+        for level in red_alert_levels:
+            out.append(
+                Want(
+                    "red_case",
+                    due,
+                    facts.red_since,
+                    Recipient(role=RED_ALERT_ROLES[level], area=areas[level]),
+                )
             )
-        )
         if facts.leader_id:
             out.append(
                 Want("red_case_leader", due, facts.red_since, Recipient(user_id=facts.leader_id))

@@ -2,8 +2,9 @@
 
 Started with `flask scheduler run` (the run command starts it next to gunicorn), never inside web
 workers. A PostgreSQL advisory lock held on a dedicated connection makes a second process stand by
-until the first one dies. Jobs coalesce and never overlap; every job can also be run once for a
-given `now` with `flask scheduler run-once JOB --now …`.
+until the first one dies. Jobs coalesce and never overlap; when a process takes the lock it first
+catches up the latest due run of every calendar job (`catch_up`), so downtime misses nothing.
+Every job can also be run once for a given `now` with `flask scheduler run-once JOB --now …`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 from sqlalchemy import text
 
@@ -81,7 +83,70 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         "monthly_report": monthly,
         "report_drafts": report_drafts,
         "screening": screening,
+        "catch_up": lambda now: catch_up(app, now=now),
     }
+
+
+def cron_specs(cfg) -> dict[str, dict]:
+    """When each calendar job runs (Asia/Shanghai): APScheduler cron fields."""
+    return {
+        "digest": {"hour": 8, "minute": 0},
+        "monthly_report": {"day": 1, "hour": 6, "minute": 0},
+        "report_drafts": {"day": cfg["REPORT_DRAFT_DAY"], "hour": 2, "minute": 0},
+        "screening": {"hour": 7, "minute": 0},
+    }
+
+
+def last_fire(spec: dict, now: datetime, horizon: timedelta = timedelta(days=62)) -> datetime:
+    """The latest time at or before `now` at which a cron job was due to run."""
+    trigger = CronTrigger(timezone=BUSINESS_TZ, **spec)
+    at = trigger.get_next_fire_time(None, now - horizon)
+    last = None
+    while at is not None and at <= now:
+        last = at
+        at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
+    return last
+
+
+def _drafts_missing(app: Flask, at: datetime, now: datetime) -> int:
+    """The drafts of the report month of the missed run `at` (figures as of now), only where a
+    village has none yet: a draft the village head is working on is left alone."""
+    from mediation.reports import service as reports
+
+    cfg = app.config
+    settings = reports.ReportSettings(
+        due_day=cfg["REPORT_DUE_DAY"],
+        first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
+    )
+    return reports.generate_drafts(
+        db.session, month=reports.report_month_of(at), now=now, settings=settings, only_missing=True
+    )
+
+
+def catch_up(app: Flask, *, now: datetime) -> dict[str, datetime]:
+    """Run the latest due run of every calendar job (digest, monthly report reminders, report
+    drafts, screening campaigns and reminders) as of the time it was due, so that a scheduler
+    that was down (or a standby taking over) misses nothing. Every job is idempotent by key
+    (digest per township and day, reminder per village and month, campaign per township and
+    month, drafts only where missing), so catching up twice, or after a run that did happen,
+    changes nothing. Returns the runs caught up, by job."""
+    fns = jobs(app)
+    ran: dict[str, datetime] = {}
+    for name, spec in cron_specs(app.config).items():
+        at = last_fire(spec, now)
+        if at is None:
+            continue
+        try:
+            if name == "report_drafts":
+                _drafts_missing(app, at, now)
+            else:
+                fns[name](at)
+            db.session.commit()
+            ran[name] = at
+        except Exception:
+            db.session.rollback()
+            log.exception("catching up %s (due %s) failed", name, at.isoformat())
+    return ran
 
 
 def run_job(app: Flask, name: str, now: datetime | None = None):
@@ -116,7 +181,8 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
     sweep_s = app.config["SCHEDULER_SWEEP_SECONDS"]
     sched = BlockingScheduler(
         timezone=BUSINESS_TZ,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        # A run that could not start on time (busy, or a long sweep) still runs, once.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
 
     def guarded(name):
@@ -135,6 +201,12 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
 
         return run
 
+    # Runs missed while no scheduler was running (downtime, or the standby taking over).
+    if app.config["SCHEDULER_CATCH_UP"]:
+        try:
+            run_job(app, "catch_up")
+        except Exception:
+            log.warning("catch-up failed; the jobs run again at their next time")
     now = datetime.now(BUSINESS_TZ)
     sched.add_job(guarded("sweep"), "interval", seconds=sweep_s, id="sweep", next_run_time=now)
     sched.add_job(
@@ -145,15 +217,8 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
         next_run_time=now,
     )
     sched.add_job(guarded("supervise"), "interval", minutes=10, id="supervise", next_run_time=now)
-    sched.add_job(guarded("digest"), "cron", hour=8, minute=0, id="digest")
-    sched.add_job(guarded("monthly_report"), "cron", day=1, hour=6, id="monthly_report")
-    sched.add_job(
-        guarded("report_drafts"),
-        "cron",
-        day=app.config["REPORT_DRAFT_DAY"],
-        hour=2,
-        id="report_drafts",
-    )
-    # This month's routine campaigns, and reminders for cells not screened before the due date
-    sched.add_job(guarded("screening"), "cron", hour=7, minute=0, id="screening")
+    # digest, monthly_report, report_drafts and screening (this month's routine campaigns, and
+    # reminders for cells not screened before the due date) at the times of cron_specs.
+    for name, spec in cron_specs(app.config).items():
+        sched.add_job(guarded(name), "cron", id=name, **spec)
     sched.start()

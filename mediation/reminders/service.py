@@ -31,6 +31,8 @@ from mediation.reminders.models import (
     ACKNOWLEDGED,
     CANCELLED,
     DUE,
+    LIVE_CASE_KEY,
+    NO_CASE_KEY,
     OPEN_STATES,
     PENDING,
     SENT,
@@ -94,10 +96,18 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.C
     )
 
 
-def for_new_case(db_session: Session, *, dispute: Dispute, now: datetime) -> list[Reminder]:
+def for_new_case(
+    db_session: Session,
+    *,
+    dispute: Dispute,
+    now: datetime,
+    red_alert_levels: tuple[str, ...] = planning.DEFAULT_RED_ALERT_LEVELS,
+) -> list[Reminder]:
     """The reminders a case being registered needs, as rows to add with it (not yet added): the
     case has no reminders to reconcile, so registration writes them with the case."""
-    wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
+    wants = planning.wanted(
+        facts_of(db_session, dispute, now), lead=DEFAULT_LEAD, red_alert_levels=red_alert_levels
+    )
     return [
         Reminder(
             key=w.key(dispute.id),
@@ -118,9 +128,18 @@ def for_new_case(db_session: Session, *, dispute: Dispute, now: datetime) -> lis
     ]
 
 
-def sync_case(db_session: Session, *, dispute: Dispute, now: datetime, reason: str) -> None:
+def sync_case(
+    db_session: Session,
+    *,
+    dispute: Dispute,
+    now: datetime,
+    reason: str,
+    red_alert_levels: tuple[str, ...] = planning.DEFAULT_RED_ALERT_LEVELS,
+) -> None:
     """Create the reminders the case now needs, cancel those it no longer needs (flush only)."""
-    wants = planning.wanted(facts_of(db_session, dispute, now), lead=DEFAULT_LEAD)
+    wants = planning.wanted(
+        facts_of(db_session, dispute, now), lead=DEFAULT_LEAD, red_alert_levels=red_alert_levels
+    )
     keys = {w.key(dispute.id): w for w in wants}
     current = db_session.scalars(
         select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
@@ -215,7 +234,10 @@ def _insert(
             body=body,
             created_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_nothing(
+            index_elements=["key"],
+            index_where=text(LIVE_CASE_KEY if dispute is not None else NO_CASE_KEY),
+        )
     )
 
 

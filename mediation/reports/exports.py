@@ -2,8 +2,8 @@
 
 Any text cell starting with `= + - @` (or a tab / carriage return) gets a leading apostrophe so
 that Excel and WPS show it as text instead of evaluating it (CSV/formula injection). Large lists
-are written row by row (openpyxl write-only mode to a temporary file; CSV as a generator), so
-memory stays flat however many rows there are.
+are written row by row (openpyxl write-only mode to a temporary file; CSV as a generator spooled
+to a temporary file), so memory stays flat however many rows there are.
 """
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ def csv_stream(columns: Iterable[tuple[str, str]], rows: Iterable[dict]) -> Iter
         buf.truncate()
         writer.writerow([_csv_value(escape(row.get(k))) for k, _l in columns])
         yield buf.getvalue()
+
+
+def spool(chunks: Iterable[str]) -> tempfile.SpooledTemporaryFile:
+    """The whole text written (UTF-8) to a temporary file, positioned at its start: a download
+    is produced completely before it is sent (and logged), so a failure half-way answers an
+    error instead of a cut-off file. Memory stays flat: past 8 MiB the file moves to disk."""
+    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    for chunk in chunks:
+        out.write(chunk.encode("utf-8"))
+    out.seek(0)
+    return out
 
 
 def _csv_value(value):

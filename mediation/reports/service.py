@@ -79,6 +79,20 @@ def covered_period(month: str) -> metrics.Period:
     return metrics.Period(start, date(y, m, 1))
 
 
+def check_period_over(month: str, now: datetime) -> None:
+    """A report may be drafted or submitted only once the month it covers is over (Asia/Shanghai):
+    otherwise it would be frozen with part of the month's data."""
+    period = covered_period(month)
+    if now < period.end_at:
+        raise ValidationFailed(
+            f"{month} 月报统计的是 {period.start.strftime(MONTH_FORMAT)} 月的情况，"
+            f"须在该月结束后（{period.end.isoformat()} 起）才能生成和报送",
+            code="report_period_not_over",
+            field="month",
+            details={"period_ends_at": period.end_at.isoformat()},
+        )
+
+
 def due_at(month: str, settings: ReportSettings) -> datetime:
     """The end of the due day in the report month, Asia/Shanghai."""
     return deadlines.report_due(month, settings.due_day)
@@ -260,10 +274,13 @@ def generate_drafts(
     now: datetime,
     settings: ReportSettings,
     within: str | None = None,
+    only_missing: bool = False,
 ) -> int:
     """Create or refresh the draft of every village (under `within`) for `month`; a village
-    whose latest version is submitted keeps it (a correction is asked for explicitly).
-    Commits per township."""
+    whose latest version is submitted keeps it (a correction is asked for explicitly). With
+    `only_missing` (the scheduler catching up) existing drafts are left as they are.
+    Refused before the covered month is over. Commits per township."""
+    check_period_over(month, now)
     made = 0
     for township in _townships(db_session, within):
         figures = village_figures(db_session, township=township, month=month, settings=settings)
@@ -291,7 +308,7 @@ def generate_drafts(
                     )
                 )
                 made += 1
-            elif latest.status == DRAFT:
+            elif latest.status == DRAFT and not only_missing:
                 latest.figures, latest.generated_at = fig, now
                 made += 1
         db_session.commit()
@@ -328,6 +345,7 @@ def refresh_draft(
 ) -> MonthlyReport:
     """Recompute a draft's figures from today's data (the narrative stays)."""
     report = _editable(db_session, actor, report_id)
+    check_period_over(report.month, now)
     township = report.area_code[:9]
     report.figures = village_figures(
         db_session, township=township, month=report.month, settings=settings
@@ -368,6 +386,7 @@ def submit(
     `generated_at` (optional) is the draft the lead looked at: if the figures were refreshed
     since, the submission is refused so that nobody submits numbers they have not seen."""
     report = _editable(db_session, actor, report_id)
+    check_period_over(report.month, now)
     if generated_at is not None and abs((report.generated_at - generated_at).total_seconds()) > 1:
         raise Conflict(
             "报表数据已更新，请重新核对后再报送",

@@ -46,11 +46,11 @@ from mediation.screening.models import (
     ScreeningRound,
     ScreeningRoundDispute,
 )
+from mediation.times import DEFAULT_CLOCK_SKEW
 from mediation.users.actor import Actor
 from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN
 from mediation.users.models import User
 
-CLOCK_SKEW = timedelta(minutes=10)
 MAX_CAMPAIGN_DAYS = 366
 
 # ------------------------------------------------------------------ windows (business dates)
@@ -155,8 +155,8 @@ def _same_or_conflict(existing: ScreeningRound, digest: str, actor: Actor) -> Sc
     return existing
 
 
-def _check_when(screened_at: datetime, now: datetime) -> None:
-    if screened_at > now + CLOCK_SKEW:
+def _check_when(screened_at: datetime, now: datetime, clock_skew: timedelta) -> None:
+    if screened_at > now + clock_skew:
         raise ValidationFailed("排查时间不能晚于现在", code="invalid_date", field="screened_at")
     first = _today(now).replace(day=1)
     earliest = (first - timedelta(days=1)).replace(day=1)
@@ -261,6 +261,7 @@ def record_round(
     photos: list[Checked],
     now: datetime,
     store: FileStore,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> tuple[ScreeningRound, bool]:
     """Record a grid worker's round of one of their cells; the same client id + same content
     returns the existing round (created False), the same id with different content is a Conflict.
@@ -283,7 +284,7 @@ def record_round(
     if cell is None:
         raise ValidationFailed("该网格不存在或已撤销", code="cell_not_found", field="cell_code")
     screened_at = data["screened_at"]
-    _check_when(screened_at, now)
+    _check_when(screened_at, now, clock_skew)
     ids = _check_findings(db_session, actor=actor, data=data, village_code=cell.village_code)
     track = _track(data.get("track"))
     round_id = client_id or uuid.uuid4()
@@ -749,7 +750,7 @@ def late_cell_reminders(
                       AND NOT EXISTS (
                           SELECT 1 FROM screening_round r WHERE r.cell_code = g.code
                           AND r.screened_at >= :start AND r.screened_at < :end)
-                    ON CONFLICT (key) DO NOTHING
+                    ON CONFLICT (key) WHERE dispute_id IS NULL DO NOTHING
                     RETURNING id
                     """
                 ),

@@ -43,6 +43,7 @@ from mediation.sync.models import (
     SyncChange,
     SyncOperation,
 )
+from mediation.times import check_not_future
 from mediation.users.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -523,6 +524,13 @@ def _record(db_session, record: dict, status: str, result: dict) -> None:
 
 def _apply(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
     kind, now = op["kind"], ctx["now"]
+    check_not_future(
+        op.get("happened_at"),
+        now=now,
+        skew=ctx["settings"].clock_skew,
+        field="happened_at",
+        label="操作发生时间",
+    )
     payload = dict(op.get("payload") or {})
     if kind == "register":
         return _register(db_session, actor, op, payload, ctx)

@@ -92,6 +92,10 @@ class CsrfRefused(DomainError):
 @bp.before_request
 def _authenticate():
     """Policy of the view (the API's @allow), the session's actor, and CSRF on every POST."""
+    # Flask-WTF caches the token in `g`; a request must never reuse another session's token
+    # (in tests, requests share one app context and so one `g`).
+    g.pop("csrf_token", None)
+    g.pop("actor", None)
     view = current_app.view_functions.get(request.endpoint)
     policy = policy_for(view, request.method)
     if policy is None:

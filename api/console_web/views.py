@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, session
+from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, session
 from flask import url_for as _url_for
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
@@ -119,6 +119,7 @@ def login():
     session.clear()
     session.permanent = True
     session["uid"], session["fam"] = user.id, family.id
+    g.pop("csrf_token", None)
     generate_csrf()  # a fresh token for the new session
     return redirect(_safe_next(request.form.get("next")))
 

@@ -129,7 +129,6 @@ def _headers(response: Response) -> Response:
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    db.session.rollback()
     return error_page(error.status, error.message, code=error.code)
 
 

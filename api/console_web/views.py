@@ -356,20 +356,20 @@ def case_action(dispute_id, action):
             message="提交的内容有误，请检查标出的字段", values=values,
         )
     try:
-        service.act(
-            db.session,
-            actor=console_actor(),
-            dispute_id=dispute_id,
-            action=action,
-            payload=payload,
-            expected_version=payload.get("expected_version"),
-            now=request_now(),
-            settings=settings(),
-        )
+        with db.session.begin_nested():  # a refused move leaves the case as it was
+            service.act(
+                db.session,
+                actor=console_actor(),
+                dispute_id=dispute_id,
+                action=action,
+                payload=payload,
+                expected_version=payload.get("expected_version"),
+                now=request_now(),
+                settings=settings(),
+            )
     except NotFound:
         raise
     except DomainError as e:
-        db.session.rollback()
         fields = dict(e.fields)
         if not fields:
             fields = {"_action": [e.message]}
@@ -403,7 +403,6 @@ def reveal(dispute_id, party_id):
     except NotFound:
         raise
     except DomainError as e:
-        db.session.rollback()
         return _case_page(
             dispute_id, status=e.status, errors={f"reveal_{party_id}": [e.message]},
             message=e.message,

@@ -5,7 +5,7 @@
   var cfgEl = document.getElementById("map-config");
   if (!cfgEl) { return; }
   var cfg = JSON.parse(cfgEl.textContent);
-  var map = L.map("map", { preferCanvas: true, attributionControl: false, zoomSnap: 0.25 });
+  var map = L.map("map", { attributionControl: false, zoomSnap: 0.25 });
   if (cfg.tiles) { L.tileLayer(cfg.tiles, { maxZoom: 18 }).addTo(map); }
   var steps = [0, 1, 3, 6, 10];
   var colors = ["#f1f5f9", "#fde0dc", "#f9a99f", "#ef6c5b", "#c62828"];
@@ -55,6 +55,7 @@
         var p = f.properties;
         return L.circleMarker(latlng, {
           radius: p.risk_level === "red" ? 8 : 6, weight: 1, color: "#fff",
+          className: "case-marker risk-" + p.risk_level,
           fillColor: riskColour[p.risk_level] || "#555", fillOpacity: 0.95
         });
       },

@@ -56,7 +56,9 @@ def test_login_without_csrf_token_is_refused(app, client, db_session):
 
 def test_same_lockout_as_the_api(app, client, db_session):
     make_user(app, db_session, "t_c_lock", [{"role": "center_staff", "area_code": "330681109"}])
-    statuses = [console_login(client, "t_c_lock", "wrong-password")[0].status_code for _ in range(5)]
+    statuses = [
+        console_login(client, "t_c_lock", "wrong-password")[0].status_code for _ in range(5)
+    ]
     assert statuses == [401] * 5
     r, _ = console_login(client, "t_c_lock")  # right password, but locked now
     assert r.status_code == 423
@@ -86,7 +88,7 @@ def test_console_is_not_in_the_openapi_document(client):
     assert not [p for p in doc["paths"] if p.startswith("/console")]
 
 
-def _case_for(app, db_session, ctx, description):
+def _case_for(app, db_session, ctx, description):  # noqa: F811 (the matrix fixture)
     from datetime import UTC, datetime
 
     from api.disputes import settings, store
@@ -116,7 +118,7 @@ def _case_for(app, db_session, ctx, description):
     return case
 
 
-def test_user_text_is_escaped_and_out_of_area_is_404(app, client, db_session, ctx):
+def test_user_text_is_escaped_and_out_of_area_is_404(app, client, db_session, ctx):  # noqa: F811 (the matrix fixture)
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     case = _case_for(app, db_session, ctx, evil)
     console_login(client, ctx["users"]["center_staff"].username)
@@ -129,7 +131,10 @@ def test_user_text_is_escaped_and_out_of_area_is_404(app, client, db_session, ct
 
 
 def test_actions_come_from_the_table_and_refusals_show_beside_the_field(
-    app, client, db_session, ctx
+    app,
+    client,
+    db_session,
+    ctx,  # noqa: F811
 ):
     case = _case_for(app, db_session, ctx, "邻里纠纷")
     _, token = console_login(client, ctx["users"]["mediator"].username)
@@ -160,7 +165,7 @@ def test_actions_come_from_the_table_and_refusals_show_beside_the_field(
     assert "案件已被他人修改" in stale.get_data(as_text=True)
 
 
-def test_reveal_writes_the_access_log(app, client, db_session, ctx):
+def test_reveal_writes_the_access_log(app, client, db_session, ctx):  # noqa: F811 (the matrix fixture)
     case = ctx["cases"]["in"]
     _, token = console_login(client, ctx["users"]["center_staff"].username)
     body = client.get(f"/console/cases/{case.id}").get_data(as_text=True)
@@ -182,7 +187,7 @@ def test_reveal_writes_the_access_log(app, client, db_session, ctx):
 
 
 @pytest.mark.parametrize("key", sorted(CONSOLE_RULES), ids=lambda k: f"{k[1]} {k[0]}")
-def test_console_matrix(app, db_session, ctx, key):
+def test_console_matrix(app, db_session, ctx, key):  # noqa: F811 (the matrix fixture)
     endpoint, method = key
     rule = CONSOLE_RULES[key]
     failures = []

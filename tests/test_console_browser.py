@@ -102,7 +102,9 @@ def _cleanup(db, villages):
             conn.execute(text("DELETE FROM dispute WHERE village_code = :v"), {"v": v})
             conn.execute(text("DELETE FROM case_counter WHERE village_code = :v"), {"v": v})
             conn.execute(text("DELETE FROM monthly_report WHERE area_code = :v"), {"v": v})
-        conn.execute(text(f"DELETE FROM reminder WHERE recipient_id IN ({ids})"), {"u": list(USERS)})
+        conn.execute(
+            text(f"DELETE FROM reminder WHERE recipient_id IN ({ids})"), {"u": list(USERS)}
+        )
         conn.execute(text("DELETE FROM user_account WHERE username = ANY(:u)"), {"u": list(USERS)})
         for trigger, table in (
             ("dispute_event_append_only", "dispute_event"),
@@ -171,6 +173,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(world):
     port = _free_port()
+    bind = f"127.0.0.1:{port}"
     env = {
         **os.environ,
         "DATABASE_URL": os.environ["TEST_DATABASE_URL"],
@@ -180,8 +183,7 @@ def server(world):
         "ACCESS_LOG": "",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4"]
-        + ["-b", f"127.0.0.1:{port}", "wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b", bind, "wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -193,10 +195,11 @@ def server(world):
         try:
             urllib.request.urlopen(f"{base}/api/v1/health", timeout=1)
             break
-        except OSError:
+        except OSError as e:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+                err = proc.stderr.read().decode()[-2000:]
+                raise RuntimeError(f"server did not start: {err}") from e
             time.sleep(0.2)
     yield base
     proc.terminate()

@@ -24,9 +24,7 @@ def test_the_demo_county_ships_inside_the_repository():
     assert os.path.realpath(DEFAULT_DATA_DIR).startswith(os.path.realpath(ROOT) + os.sep)
     stems = village_stems(DEFAULT_DATA_DIR)
     assert len(stems) == 23  # one file of villages per township
-    villages = sum(
-        len(read_geojson(p)["features"]) for p in demo_files(DEFAULT_DATA_DIR)[2:]
-    )
+    villages = sum(len(read_geojson(p)["features"]) for p in demo_files(DEFAULT_DATA_DIR)[2:])
     assert villages == 518
     tracked = subprocess.run(
         ["git", "ls-files", "data/zhuji"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -83,7 +81,5 @@ def test_registration_answers_times_in_utc_as_the_replay_and_the_case_file_do(gw
     replay = api.register(payload)
     assert replay.status_code == 200
     case_file = api.get(first.get_json()["id"])
-    spelled = {
-        r.get_json()["occurred_at"] for r in (first, replay, case_file)
-    }
+    spelled = {r.get_json()["occurred_at"] for r in (first, replay, case_file)}
     assert spelled == {occurred.isoformat()}  # one spelling, UTC (+00:00)

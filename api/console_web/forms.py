@@ -90,9 +90,12 @@ def fields_of(t: Transition, *, level: str, leaders: dict[str, str]) -> list[tup
         if name == "to_level" and level in LEVELS:
             i = LEVELS.index(level)
             keep = LEVELS[i + 1 :] if t.action == "escalate" else LEVELS[:i]
-            f = Field(f.name, "上报至" if t.action == "escalate" else "交办至", f.kind, {
-                k: LEVEL_LABELS[k] for k in keep
-            })
+            f = Field(
+                f.name,
+                "上报至" if t.action == "escalate" else "交办至",
+                f.kind,
+                {k: LEVEL_LABELS[k] for k in keep},
+            )
         if name == "leader_id":
             f = Field(f.name, f.label, f.kind, leaders)
         out.append((f, required))

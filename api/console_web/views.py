@@ -7,7 +7,17 @@ import json
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, session
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+)
 from flask import url_for as _url_for
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
@@ -128,7 +138,9 @@ def login():
 @allow()
 def logout():
     """End this console session (the token family is revoked in the database)."""
-    users.revoke_family(db.session, family_id=session.get("fam"), now=request_now(), reason="logout")
+    users.revoke_family(
+        db.session, family_id=session.get("fam"), now=request_now(), reason="logout"
+    )
     db.session.commit()
     session.clear()
     return redirect(url_for("login"))
@@ -242,8 +254,11 @@ def cases():
         values = [v for v in request.args.getlist(key) if v]
         if not values:
             continue
-        raw[key] = values if key in ("status", "handling_level", "risk_level", "category",
-                                     "key_area") else values[0]
+        raw[key] = (
+            values
+            if key in ("status", "handling_level", "risk_level", "category", "key_area")
+            else values[0]
+        )
     errors = {}
     try:
         args = ListQuery().load({**raw, "limit": 30})
@@ -291,8 +306,16 @@ def _leaders(dispute) -> dict[str, str]:
     return {str(r.id): r.display_name for r in rows}
 
 
-def _case_page(dispute_id, *, status=200, open_action=None, errors=None, message=None,
-               values=None, revealed=None):
+def _case_page(
+    dispute_id,
+    *,
+    status=200,
+    open_action=None,
+    errors=None,
+    message=None,
+    values=None,
+    revealed=None,
+):
     actor, now = console_actor(), request_now()
     case = queries.detail(db.session, actor=actor, dispute_id=dispute_id, now=now)
     dispute = service.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
@@ -327,8 +350,11 @@ def _case_page(dispute_id, *, status=200, open_action=None, errors=None, message
         action_labels={k: t.label for k, t in TRANSITIONS.items()},
         leaders=leaders,
         point=json.dumps(
-            {"lon": case["location"]["lon"], "lat": case["location"]["lat"],
-             "risk": case["risk_level"]}
+            {
+                "lon": case["location"]["lon"],
+                "lat": case["location"]["lat"],
+                "risk": case["risk_level"],
+            }
         ),
     )
     return body, status
@@ -352,8 +378,12 @@ def case_action(dispute_id, action):
     values = request.form.to_dict()
     if errors:
         return _case_page(
-            dispute_id, status=422, open_action=action, errors=errors,
-            message="提交的内容有误，请检查标出的字段", values=values,
+            dispute_id,
+            status=422,
+            open_action=action,
+            errors=errors,
+            message="提交的内容有误，请检查标出的字段",
+            values=values,
         )
     try:
         with db.session.begin_nested():  # a refused move leaves the case as it was
@@ -374,8 +404,12 @@ def case_action(dispute_id, action):
         if not fields:
             fields = {"_action": [e.message]}
         return _case_page(
-            dispute_id, status=e.status, open_action=action, errors=fields,
-            message=e.message, values=values,
+            dispute_id,
+            status=e.status,
+            open_action=action,
+            errors=fields,
+            message=e.message,
+            values=values,
         )
     db.session.commit()
     flash(f"已{t.label}", "ok")
@@ -404,7 +438,9 @@ def reveal(dispute_id, party_id):
         raise
     except DomainError as e:
         return _case_page(
-            dispute_id, status=e.status, errors={f"reveal_{party_id}": [e.message]},
+            dispute_id,
+            status=e.status,
+            errors={f"reveal_{party_id}": [e.message]},
             message=e.message,
         )
     db.session.commit()
@@ -457,8 +493,12 @@ def dashboard():
                 "trend": data["trend"],
                 "counts": data["counts"],
                 "children": [
-                    {"name": c["name"], "code": c["code"], "counts": c["counts"],
-                     "measures": c["measures"]}
+                    {
+                        "name": c["name"],
+                        "code": c["code"],
+                        "counts": c["counts"],
+                        "measures": c["measures"],
+                    }
                     for c in data["children"]
                 ],
                 "labels": {k: v["label"] for k, v in data["definitions"].items()},
@@ -567,7 +607,11 @@ def reports_page():
         area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
         if len(area) == 9:
             township = reports.compile_township(
-                db.session, actor=actor, township=area, month=month, now=now,
+                db.session,
+                actor=actor,
+                township=area,
+                month=month,
+                now=now,
                 settings=report_settings(),
             )
     columns = [(k, label) for k, label, _d in report_metrics.COUNTS][:12]

@@ -21,6 +21,7 @@ ROLES = [
 ]
 ALL = frozenset(ROLES)
 CASE_ROLES = ALL - {"admin"}
+REGISTRARS = CASE_ROLES - {"leader"}
 VIEWERS = frozenset({"village_admin", "center_staff", "leader", "county_admin"})
 COUNTY_ONLY = frozenset({"county_admin"})
 
@@ -96,6 +97,23 @@ def _login(ctx, role, where):
     return "/console/login", {"username": ctx["users"][role].username, "password": PASSWORD}
 
 
+def _register(ctx, role, where):
+    from tests.factories import point_in
+
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    x, y = point_in(ctx["db_session"], cell)
+    return "/console/register", {
+        "lon": f"{x:.6f}",
+        "lat": f"{y:.6f}",
+        "occurred_at": "2026-11-30T09:30",
+        "category": "02",
+        "source": "party_application",
+        "description": f"窗口登记 {role}-{where}",
+        "party0_name": "王五",
+        "party0_phone": "13800138000",
+    }
+
+
 CONSOLE_RULES: dict[tuple[str, str], ConsoleRule] = {
     ("console_web.asset", "GET"): ConsoleRule("public", 200, _p("/console/static/console.css")),
     ("console_web.login", "GET"): ConsoleRule("public", 200, _p("/console/login")),
@@ -137,6 +155,14 @@ CONSOLE_RULES: dict[tuple[str, str], ConsoleRule] = {
     ),
     ("console_web.report_export", "GET"): ConsoleRule(
         VIEWERS, 200, _report("/export.xlsx"), outside_ok=COUNTY_ONLY
+    ),
+    ("console_web.register", "GET"): ConsoleRule(REGISTRARS, 200, _p("/console/register")),
+    ("console_web.register_post", "POST"): ConsoleRule(
+        REGISTRARS,
+        302,
+        _register,
+        outside_ok=frozenset({"grid_worker", "county_admin"}),
+        outside_status=422,
     ),
     ("console_web.inbox", "GET"): ConsoleRule(ALL, 200, _p("/console/inbox")),
     ("console_web.inbox_ack", "POST"): ConsoleRule(ALL, 302, _ack, outside_ok=frozenset()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
@@ -26,14 +27,14 @@ from api.auth import allow, password_hasher, request_now, vault
 from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, report_settings
 from api.console_web import STATIC, bp, console_actor, error_page, gzip_json
 from api.console_web.forms import fields_of, payload_from_form
-from api.disputes import CASE_ROLES, settings
+from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
 from api.errors import flatten
-from api.schemas.disputes import ListQuery
+from api.schemas.disputes import DisputeIn, ListQuery
 from api.security import limited
 from clock import BUSINESS_TZ
 from errors import DomainError, NotFound
 from extensions import db
-from geo import layers
+from geo import layers, pick
 from mediation.disputes import queries, service
 from mediation.disputes.available import available_actions, blocked_by_leader
 from mediation.disputes.enums import (
@@ -42,6 +43,7 @@ from mediation.disputes.enums import (
     LEVEL_LABELS,
     PARTY_ROLES,
     RISK_LABELS,
+    SOURCES,
     STATUS_LABELS,
     VISIT_RESULTS,
 )
@@ -735,3 +737,104 @@ def business_today() -> date:
 
 
 __all__ = ["error_page"]
+
+
+# ------------------------------------------------------------------ walk-in registration
+
+
+def _walk_in_form(errors=None, values=None, status=200):
+    actor = console_actor()
+    area = console.default_area(actor.case_scope)
+    return render_template(
+        "console/register.html",
+        villages=pick.villages_under(db.session, area[:12]),
+        area=area,
+        categories=CATEGORIES,
+        key_areas=KEY_AREAS,
+        sources=SOURCES,
+        party_roles=PARTY_ROLES,
+        errors=errors or {},
+        values=values or {},
+        client_id=(values or {}).get("client_id") or str(uuid.uuid4()),
+        config=json.dumps({"areas": url_for("map_areas", area=area)}),
+    ), status
+
+
+@bp.get("/register", endpoint="register")
+@allow(*REGISTRARS)
+def register_form():
+    """One-stop 受理 at the centre's window: a point picked on the map or a village chosen."""
+    return _walk_in_form()
+
+
+@bp.post("/register", endpoint="register_post")
+@allow(*REGISTRARS)
+def register_post():
+    """Register the walk-in dispute through the API's registration use case."""
+    f = request.form
+    values = f.to_dict()
+    errors: dict[str, list[str]] = {}
+    lon, lat = f.get("lon", "").strip(), f.get("lat", "").strip()
+    if lon and lat:
+        location = {"lon": lon, "lat": lat, "crs": "wgs84"}
+    elif f.get("village"):
+        point = pick.point_in_area(db.session, f["village"])
+        if point is None or not console_actor().map_scope.contains_code(f["village"]):
+            return _walk_in_form({"village": ["村（社区）不存在或不在您的管辖范围内"]}, values, 422)
+        location = {"lon": point[0], "lat": point[1], "crs": "wgs84"}
+    else:
+        return _walk_in_form(
+            {"location": ["请在地图上点选发生地点，或选择村（社区）"]}, values, 422
+        )
+    parties = []
+    for i in range(3):
+        name = f.get(f"party{i}_name", "").strip()
+        if not name:
+            continue
+        parties.append(
+            {
+                "role": f.get(f"party{i}_role") or ("applicant" if i == 0 else "respondent"),
+                "kind": "person",
+                "name": name,
+                "id_number": f.get(f"party{i}_id_number", "").strip() or None,
+                "phone": f.get(f"party{i}_phone", "").strip() or None,
+            }
+        )
+    occurred = f.get("occurred_at", "").strip()
+    raw = {
+        "client_id": f.get("client_id") or None,
+        "location": location,
+        "occurred_at": f"{occurred}:00+08:00" if len(occurred) == 16 else occurred,
+        "category": f.get("category", ""),
+        "key_areas": [k for k in f.getlist("key_areas") if k],
+        "source": f.get("source") or "party_application",
+        "description": f.get("description", ""),
+        "people_involved": f.get("people_involved") or 0,
+        "parties": parties,
+    }
+    if f.get("amount", "").strip():
+        raw["amount"] = f["amount"].strip()
+    try:
+        data = DisputeIn().load(raw)
+    except ValidationError as e:
+        return _walk_in_form(flatten(e.messages), values, 422)
+    now = request_now()
+    try:
+        check_dates(data, now)
+        with db.session.begin_nested():
+            done = service.register_dispute(
+                db.session,
+                actor=console_actor(),
+                data=data,
+                photos=[],
+                now=now,
+                settings=settings(),
+                vault=vault(),
+                store=store(),
+            )
+    except DomainError as e:
+        errors = dict(e.fields) or {"location": [e.message]}
+        return _walk_in_form(errors, values, e.status)
+    db.session.commit()
+    flash(f"已登记，案件编号 {done.dispute.case_number}", "ok")
+    return redirect(url_for("case", dispute_id=done.dispute.id))

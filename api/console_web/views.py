@@ -211,8 +211,19 @@ def queue():
         limit=100,
         cursor=None,
     )
-    overdue = []
+    overdue, high_risk = [], []
     if actor.has(*VIEWERS):
+        high_risk = list(
+            console.supervision_rows(
+                db.session,
+                kind="high_risk",
+                scope=actor.case_scope,
+                area=area,
+                sort="risk",
+                now=now,
+                limit=50,
+            )
+        )
         overdue = list(
             console.supervision_rows(
                 db.session,
@@ -229,6 +240,7 @@ def queue():
         escalations=escalations,
         new=new["items"],
         overdue=overdue,
+        high_risk=high_risk,
         level_label=LEVEL_LABELS.get(level, level),
     )
 

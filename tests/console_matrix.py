@@ -3,7 +3,8 @@
 `tests/test_authorization_matrix.py` counts these as known routes; `tests/test_console.py` runs
 them through a logged-in console session (cookie + CSRF token) instead of a bearer token.
 Outcomes differ from the API's only in form: an anonymous GET is redirected to the login page
-(302), an anonymous POST has no CSRF token (400), a successful form post redirects (302).
+(302), an anonymous POST is refused (401), a successful form post redirects (302); a POST
+without its CSRF token is refused (400) even when logged in (tests/test_console.py).
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def expected(rule: ConsoleRule, role: str | None, where: str, method: str) -> in
     if rule.allowed == "public":
         return rule.ok
     if role is None:
-        return 302 if method == "GET" else 400
+        return 302 if method == "GET" else 401
     if role not in rule.allowed:
         return 403
     if where == "out" and role not in rule.outside_ok:

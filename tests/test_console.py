@@ -54,6 +54,16 @@ def test_login_without_csrf_token_is_refused(app, client, db_session):
     assert client.get("/console/queue").status_code == 302  # not logged in
 
 
+def test_a_logged_in_post_without_csrf_token_is_refused(app, client, db_session):
+    make_user(app, db_session, "t_c_csrf2", [{"role": "center_staff", "area_code": "330681109"}])
+    console_login(client, "t_c_csrf2")
+    r = client.post("/console/logout", data={})
+    assert r.status_code == 400
+    assert "CSRF" in r.get_data(as_text=True)
+    assert "退出登录" in r.get_data(as_text=True)  # the page keeps its menu
+    assert client.get("/console/queue").status_code == 200  # still logged in
+
+
 def test_same_lockout_as_the_api(app, client, db_session):
     make_user(app, db_session, "t_c_lock", [{"role": "center_staff", "area_code": "330681109"}])
     statuses = [

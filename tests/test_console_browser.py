@@ -455,3 +455,28 @@ def test_walk_in_registration_with_a_point_picked_on_the_map(page, server, world
     assert "已登记，案件编号" in _css(driver, ".flash").text
     assert "来访群众反映宅基地边界争议" in driver.find_element("id", "case-description").text
     assert "牌头镇" in driver.find_element("css selector", ".facts").text
+
+
+def test_reveal_with_a_purpose_shows_the_phone_and_writes_the_access_log(app, page, server, world):
+    from extensions import db
+
+    driver, rec = page
+    _login(driver, server, "b_center")
+    driver.get(f"{server}/console/cases/{world['red']}")
+    assert "13800138000" not in driver.page_source
+    buttons = driver.find_elements("css selector", '[data-open-dialog$="-phone"]')
+    buttons[0].click()
+    dialog = _css(driver, "dialog[open]")
+    dialog.find_element("name", "purpose").send_keys("电话回访当事人")
+    _shot(driver, "reveal-dialog")
+    dialog.find_element("css selector", "button[type=submit]").click()
+    assert _css(driver, "#revealed-value").text == "13800138000"
+    with app.app_context():
+        purpose = db.session.scalar(
+            text(
+                "SELECT l.purpose FROM access_log l JOIN user_account u ON u.id = l.user_id "
+                "WHERE u.username = 'b_center' AND l.action = 'reveal' AND l.field = 'phone'"
+            )
+        )
+        db.session.remove()
+    assert purpose == "电话回访当事人"

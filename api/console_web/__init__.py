@@ -91,7 +91,7 @@ class CsrfRefused(DomainError):
 
 @bp.before_request
 def _authenticate():
-    """Policy of the view (the API's @allow), the session's actor, and CSRF on every POST."""
+    """Policy of the view (the API's @allow), the session's actor, then CSRF on every POST."""
     # Flask-WTF caches the token in `g`; a request must never reuse another session's token
     # (in tests, requests share one app context and so one `g`).
     g.pop("csrf_token", None)
@@ -100,22 +100,21 @@ def _authenticate():
     policy = policy_for(view, request.method)
     if policy is None:
         return error_page(403, "该页面未配置访问权限")
+    if not policy.public:
+        actor = _session_actor()
+        if actor is None:
+            if request.method == "GET":
+                return redirect(url_for("console_web.login", next=request.full_path.rstrip("?")))
+            return error_page(401, "登录已失效，请重新登录")
+        g.actor = actor
+        if not actor.has(*policy.roles):
+            return error_page(403, "您的角色不能使用此页面")
     if request.method == "POST":
         token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken")
         try:
             validate_csrf(token)
         except ValidationError:
             raise CsrfRefused() from None
-    if policy.public:
-        return None
-    actor = _session_actor()
-    if actor is None:
-        if request.method == "GET":
-            return redirect(url_for("console_web.login", next=request.full_path.rstrip("?")))
-        return error_page(401, "登录已失效，请重新登录")
-    if not actor.has(*policy.roles):
-        return error_page(403, "您的角色不能使用此页面")
-    g.actor = actor
     return None
 
 
@@ -207,6 +206,8 @@ def register(app) -> None:
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("HSTS_SECONDS"):  # behind TLS: the session cookie never travels in clear
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     if app.config.get("SESSION_COOKIE_PATH") is None:
         app.config["SESSION_COOKIE_PATH"] = "/console"

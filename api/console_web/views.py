@@ -35,6 +35,7 @@ from clock import BUSINESS_TZ
 from errors import DomainError, NotFound
 from extensions import db
 from geo import layers, pick
+from geo.scope import AreaScope, sql_params
 from mediation.disputes import queries, service
 from mediation.disputes.available import available_actions, blocked_by_leader
 from mediation.disputes.enums import (
@@ -616,9 +617,16 @@ def reports_page():
             db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
         villages.append({"code": code, "name": name, "versions": found})
-    township = None
+    township, late = None, []
     if actor.has(*TOWNSHIP_VIEWERS):
         area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
+        late = reports.late_villages(
+            db.session,
+            scope_clause_params=sql_params(AreaScope(frozenset({area}))),
+            month=month,
+            now=now,
+            settings=report_settings(),
+        )
         if len(area) == 9:
             township = reports.compile_township(
                 db.session,
@@ -636,6 +644,7 @@ def reports_page():
         due=reports.due_at(month, report_settings()),
         villages=villages,
         township=township,
+        late=late,
         columns=columns,
         rates=rates,
         now=now,

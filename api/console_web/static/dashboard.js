@@ -77,5 +77,13 @@
       ]
     });
   }
+  // A click on a child area opens its own dashboard (township → village → cells).
+  var childChart = charts[charts.length - 1];
+  if (data.children.length && childChart) {
+    childChart.on("click", function (params) {
+      var child = data.children[params.dataIndex];
+      if (child) { window.location.search = "?area=" + encodeURIComponent(child.code); }
+    });
+  }
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 })();

@@ -138,6 +138,9 @@ CONSOLE_RULES: dict[tuple[str, str], ConsoleRule] = {
     ("console_web.map_cases", "GET"): ConsoleRule(
         VIEWERS, 200, _area("map/cases.json"), outside_ok=COUNTY_ONLY
     ),
+    ("console_web.map_hotspots", "GET"): ConsoleRule(
+        VIEWERS, 200, _area("map/hotspots.json"), outside_ok=COUNTY_ONLY
+    ),
     ("console_web.reports_page", "GET"): ConsoleRule(VIEWERS, 200, _p("/console/reports")),
     ("console_web.report_narrative", "POST"): ConsoleRule(
         frozenset({"village_admin"}),

@@ -224,3 +224,37 @@ def test_console_matrix(app, db_session, ctx, key):  # noqa: F811 (the matrix fi
                     (role, where, path, want, r.status_code, r.get_data(as_text=True)[:300])
                 )
     assert not failures, "\n".join(map(str, failures))
+
+
+def test_case_list_pages_by_keyset(app, client, db_session, ctx):  # noqa: F811
+    for i in range(33):
+        _case_for(app, db_session, ctx, f"分页测试{i:02d}")
+    console_login(client, ctx["users"]["mediator"].username)
+    first = client.get(f"/console/cases?area={ctx['village']}").get_data(as_text=True)
+    ids1 = re.findall(r'<tr class="[^"]*" data-case-id="([^"]+)"', first)
+    assert len(ids1) == 30
+    nxt = re.search(r'id="next-page" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert f"area={ctx['village']}" in nxt  # the filters travel with the cursor
+    second = client.get(nxt).get_data(as_text=True)
+    ids2 = re.findall(r'<tr class="[^"]*" data-case-id="([^"]+)"', second)
+    assert len(ids2) == 4  # 33 + the matrix fixture's case inside the village
+    assert not set(ids1) & set(ids2)
+    assert 'id="next-page"' not in second
+
+
+def test_county_village_choropleth_is_small_and_gzip(app, client, db_session, ctx):  # noqa: F811
+    import gzip
+    import json
+
+    console_login(client, ctx["users"]["county_admin"].username)
+    r = client.get("/console/map/areas.json?area=330681", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    body = r.get_data()
+    assert len(body) <= 500 * 1024
+    layer = json.loads(gzip.decompress(body))
+    assert len(layer["features"]) == 518
+    assert {"code", "name", "open_cases", "red"} <= set(layer["features"][0]["properties"])
+    other = client.get(f"/console/map/areas.json?area={ctx['village'][:9]}")
+    assert other.status_code == 200
+    console_login(client, ctx["users"]["center_staff"].username)
+    assert client.get("/console/map/areas.json?area=330681").status_code == 404

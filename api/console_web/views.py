@@ -537,6 +537,9 @@ def map_page():
             {
                 "areas": url_for("map_areas", area=area),
                 "cases": url_for("map_cases", area=area),
+                "hotspots": url_for("map_hotspots", area=area),
+                "drill": url_for("map", area="__code__") if len(area) < 12 else "",
+                "dashboard": url_for("dashboard", area="__code__"),
                 "case_url": url_for("case", dispute_id="__id__"),
                 "tiles": current_app.config.get("CONSOLE_TILE_URL") or "",
                 "risk_labels": RISK_LABELS,
@@ -583,6 +586,28 @@ def map_cases():
             system="wgs84",
             limit=2000,
             now=request_now(),
+        )
+    )
+
+
+@bp.get("/map/hotspots.json", endpoint="map_hotspots")
+@allow(*VIEWERS)
+def map_hotspots():
+    """Hot spots of the last 30 days (the API's defaults: ≥ 3 cases within 200 m)."""
+    now = request_now()
+    area = _area_arg()
+    today = now.astimezone(BUSINESS_TZ).date()
+    period = console.check_period(date.fromordinal(today.toordinal() - 29), today, now)
+    return gzip_json(
+        layers.hot_spots(
+            db.session,
+            scope=console_actor().case_scope,
+            area=area,
+            start=period.start_at,
+            end=period.end_at,
+            radius_m=200.0,
+            min_cases=3,
+            system="wgs84",
         )
     )
 

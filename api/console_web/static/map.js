@@ -30,8 +30,9 @@
     return "<div><i class=\"sw" + i + "\"></i>" + label + "</div>";
   }).join("") + "<div><b>案件风险</b></div>" + Object.keys(cfg.risk_labels).map(function (k) {
     return "<div><i class=\"dot-" + k + "\"></i>" + esc(cfg.risk_labels[k]) + "</div>";
-  }).join("");
+  }).join("") + "<div><i class=\"hs\"></i>热点（近30天≥3件/200米）</div>";
   legend.querySelectorAll("i").forEach(function (el) {
+    if (el.className === "hs") { el.style.border = "2px dashed #6a1b9a"; return; }
     var m = el.className.match(/^sw(\d)$/);
     el.style.background = m ? colors[+m[1]] : riskColour[el.className.replace("dot-", "")];
     if (!m) { el.style.borderRadius = "5px"; el.style.width = "10px"; }
@@ -43,8 +44,14 @@
       },
       onEachFeature: function (f, l) {
         var p = f.properties;
-        l.bindTooltip(esc(p.name) + "<br>在办 " + p.open_cases + " 件，红色 " + p.red +
-          "，橙色 " + p.orange + "，逾期 " + p.overdue, { sticky: true });
+        var text = esc(p.name) + "<br>在办 " + p.open_cases + " 件，红色 " + p.red +
+          "，橙色 " + p.orange + "，逾期 " + p.overdue;
+        l.bindTooltip(text, { sticky: true });
+        var links = "<a href=\"" + esc(cfg.dashboard.replace("__code__", p.code)) + "\">统计</a>";
+        if (cfg.drill) {
+          links += " · <a href=\"" + esc(cfg.drill.replace("__code__", p.code)) + "\">网格地图</a>";
+        }
+        l.bindPopup("<div class=\"area-popup\">" + text + "<br>" + links + "</div>");
       }
     }).addTo(map);
     map.fitBounds(layer.getBounds(), { padding: [10, 10] });
@@ -69,6 +76,18 @@
       }
     }).addTo(map);
     document.getElementById("map").setAttribute("data-loaded", String(fc.features.length));
+    return getJSON(cfg.hotspots);
+  }).then(function (fc) {
+    // Hot spots: where several cases of the last 30 days cluster (dashed outline).
+    fc.features.forEach(function (f) {
+      var p = f.properties;
+      var c = f.geometry.coordinates;
+      L.circle([c[1], c[0]], {
+        radius: Math.max(p.radius_m, 60), color: "#6a1b9a", weight: 2, dashArray: "4 4",
+        fill: false, interactive: false, className: "hotspot"
+      }).addTo(map);
+    });
+    document.getElementById("map").setAttribute("data-hotspots", String(fc.features.length));
   }).catch(function (e) {
     legend.innerHTML = "<span class=\"error\">" + esc(e.message) + "</span>";
   });

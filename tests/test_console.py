@@ -240,6 +240,10 @@ def test_case_list_pages_by_keyset(app, client, db_session, ctx):  # noqa: F811
     assert len(ids2) == 4  # 33 + the matrix fixture's case inside the village
     assert not set(ids1) & set(ids2)
     assert 'id="next-page"' not in second
+    red = client.get(f"/console/cases?area={ctx['village']}&risk_level=red").get_data(as_text=True)
+    assert "没有符合条件的案件" in red and "共 0 件" in red
+    bad = client.get("/console/cases?registered_from=2026-13-01").get_data(as_text=True)
+    assert "日期" in bad or "registered_from" in bad  # a bad filter is named, not a 500
 
 
 def test_county_village_choropleth_is_small_and_gzip(app, client, db_session, ctx):  # noqa: F811

@@ -286,11 +286,20 @@ def _css(driver, selector, timeout=15):
     return _wait(driver, ec.presence_of_element_located((By.CSS_SELECTOR, selector)), timeout)
 
 
+def _navigate(driver, element):
+    """Click something that loads a new page, and wait until the old page has gone."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    old = driver.find_element("tag name", "html")
+    element.click()
+    _wait(driver, ec.staleness_of(old))
+
+
 def _login(driver, server, username):
     driver.get(f"{server}/console/login")
     driver.find_element("id", "username").send_keys(username)
     driver.find_element("id", "password").send_keys(PASSWORD)
-    driver.find_element("id", "login-submit").click()
+    _navigate(driver, driver.find_element("id", "login-submit"))
     _css(driver, ".who")
 
 
@@ -309,9 +318,9 @@ def test_centre_officer_accepts_an_escalation_dispatches_it_and_it_leaves_the_qu
     assert driver.current_url.endswith("/console/queue")
     row = _css(driver, f'#queue-escalations tr[data-case-id="{world["escalated"]}"]')
     _shot(driver, "queue-before")
-    row.find_element("css selector", "a").click()
+    _navigate(driver, row.find_element("css selector", "a"))
     _css(driver, '[data-action-button="accept_escalation"]').click()
-    _css(driver, '[data-submit="accept_escalation"]').click()
+    _navigate(driver, _css(driver, '[data-submit="accept_escalation"]'))
     assert "已接收上报" in _css(driver, ".flash").text
     assert "乡镇" in driver.find_element("css selector", ".case-head").text
     # 交办 without a reason: the table's refusal beside the field
@@ -319,12 +328,12 @@ def test_centre_officer_accepts_an_escalation_dispatches_it_and_it_leaves_the_qu
     from selenium.webdriver.support.ui import Select
 
     Select(driver.find_element("id", "return_down-to_level")).select_by_value("village")
-    driver.find_element("css selector", '[data-submit="return_down"]').click()
+    _navigate(driver, driver.find_element("css selector", '[data-submit="return_down"]'))
     err = _css(driver, '#action-return_down .field-error[data-field="reason"]')
     assert err.text == "必填项不能为空"
     Select(driver.find_element("id", "return_down-to_level")).select_by_value("village")
     driver.find_element("id", "return_down-reason").send_keys("交由村调委会继续调解")
-    driver.find_element("css selector", '[data-submit="return_down"]').click()
+    _navigate(driver, driver.find_element("css selector", '[data-submit="return_down"]'))
     assert "已交办/回退下级" in _css(driver, ".flash").text
     timeline = driver.find_element("id", "timeline").text
     assert "接收上报" in timeline and "交办/回退下级" in timeline
@@ -343,9 +352,9 @@ def test_village_head_submits_the_report_and_cannot_change_it(page, server, worl
     narrative = _css(driver, "#narrative")
     narrative.clear()
     narrative.send_keys("本月开展矛盾纠纷排查4次，走访农户120户，化解邻里纠纷2件。")
-    driver.find_element("id", "save-narrative").click()
+    _navigate(driver, driver.find_element("id", "save-narrative"))
     assert "已保存" in _css(driver, ".flash").text
-    driver.find_element("id", "submit-report").click()
+    _navigate(driver, driver.find_element("id", "submit-report"))
     assert "月报已报送" in _css(driver, ".flash").text
     assert "已报送" in driver.find_element("id", "report-status").text
     assert not driver.find_elements("id", "narrative")  # no form any more
@@ -381,7 +390,7 @@ def test_leader_opens_a_red_case_from_the_map(page, server, world):
     popup = driver.find_element("css selector", ".case-popup")
     assert popup.get_attribute("data-case-id") == world["red"]
     assert "张三" not in popup.text and "138" not in popup.text  # no personal data
-    link.click()
+    _navigate(driver, link)
     assert "红色风险" in _css(driver, "#case-risk").text
     assert world["red"] in driver.current_url
     _shot(driver, "red-case")
@@ -438,7 +447,7 @@ def test_walk_in_registration_with_a_point_picked_on_the_map(page, server, world
     )
     driver.find_element("id", "description").send_keys("来访群众反映宅基地边界争议")
     driver.find_element("id", "party0_name").send_keys("王五")
-    driver.find_element("id", "register-submit").click()
+    _navigate(driver, driver.find_element("id", "register-submit"))
     # no place given: refused beside the field
     assert "请在地图上点选" in _css(driver, '.field-error[data-field="location"]').text
     pick = _css(driver, "#pick-map[data-loaded]", timeout=30)
@@ -451,7 +460,7 @@ def test_walk_in_registration_with_a_point_picked_on_the_map(page, server, world
     assert "已选" in driver.find_element("id", "picked").text
     assert pick.is_displayed()
     _shot(driver, "register")
-    driver.find_element("id", "register-submit").click()
+    _navigate(driver, driver.find_element("id", "register-submit"))
     assert "已登记，案件编号" in _css(driver, ".flash").text
     assert "来访群众反映宅基地边界争议" in driver.find_element("id", "case-description").text
     assert "牌头镇" in driver.find_element("css selector", ".facts").text
@@ -469,7 +478,7 @@ def test_reveal_with_a_purpose_shows_the_phone_and_writes_the_access_log(app, pa
     dialog = _css(driver, "dialog[open]")
     dialog.find_element("name", "purpose").send_keys("电话回访当事人")
     _shot(driver, "reveal-dialog")
-    dialog.find_element("css selector", "button[type=submit]").click()
+    _navigate(driver, dialog.find_element("css selector", "button[type=submit]"))
     assert _css(driver, "#revealed-value").text == "13800138000"
     with app.app_context():
         purpose = db.session.scalar(

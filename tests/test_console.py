@@ -42,6 +42,7 @@ def test_login_sets_a_strict_cookie_and_the_csp(app, client, db_session):
     assert r.status_code == 302
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    assert app.permanent_session_lifetime.total_seconds() == 8 * 3600  # a working day
     assert client.get("/console/queue").status_code == 200
 
 
@@ -258,6 +259,8 @@ def test_county_village_choropleth_is_small_and_gzip(app, client, db_session, ct
     layer = json.loads(gzip.decompress(body))
     assert len(layer["features"]) == 518
     assert {"code", "name", "open_cases", "red"} <= set(layer["features"][0]["properties"])
+    bad_date = client.get("/console/dashboard?from=2026-13-01")
+    assert bad_date.status_code == 422 and "日期格式" in bad_date.get_data(as_text=True)
     other = client.get(f"/console/map/areas.json?area={ctx['village'][:9]}")
     assert other.status_code == 200
     console_login(client, ctx["users"]["center_staff"].username)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -208,7 +209,10 @@ def register(app) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("HSTS_SECONDS"):  # behind TLS: the session cookie never travels in clear
         app.config["SESSION_COOKIE_SECURE"] = True
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    # A console login lasts a working day (CONSOLE_SESSION_HOURS), not Flask's 31 days.
+    hours = int(os.environ.get("CONSOLE_SESSION_HOURS", "8"))
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=hours)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", hours * 3600)
     if app.config.get("SESSION_COOKIE_PATH") is None:
         app.config["SESSION_COOKIE_PATH"] = "/console"
     if app.config.get("SESSION_COOKIE_NAME") == "session":

@@ -9,7 +9,6 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from flask import (
-    abort,
     current_app,
     flash,
     g,
@@ -32,7 +31,7 @@ from api.errors import flatten
 from api.schemas.disputes import DisputeIn, ListQuery
 from api.security import limited
 from clock import BUSINESS_TZ
-from errors import DomainError, NotFound
+from errors import DomainError, NotFound, ValidationFailed
 from extensions import db
 from geo import layers, pick
 from geo.scope import AreaScope, sql_params
@@ -481,7 +480,7 @@ def _date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400)
+        raise ValidationFailed("日期格式应为 YYYY-MM-DD", code="invalid_date", field=name) from None
 
 
 @bp.get("/dashboard", endpoint="dashboard")

@@ -273,10 +273,10 @@ def page(browser, server):
     assert not foreign, f"requests to other hosts: {foreign}"
 
 
-def _wait(driver, cond, timeout=15):
+def _wait(driver, cond, timeout=15, ignored=()):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(cond)
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(cond)
 
 
 def _css(driver, selector, timeout=15):
@@ -287,12 +287,18 @@ def _css(driver, selector, timeout=15):
 
 
 def _navigate(driver, element):
-    """Click something that loads a new page, and wait until the old page has gone."""
-    from selenium.webdriver.support import expected_conditions as ec
-
-    old = driver.find_element("tag name", "html")
+    """Click something that loads a new page, and wait until the new page has loaded."""
+    driver.execute_script("window.__oldPage = true;")
     element.click()
-    _wait(driver, ec.staleness_of(old))
+    from selenium.common.exceptions import WebDriverException
+
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return window.__oldPage === undefined && document.readyState === 'complete'"
+        ),
+        ignored=(WebDriverException,),  # a script sent while the page is being replaced
+    )
 
 
 def _login(driver, server, username):

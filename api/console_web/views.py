@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 
 from api.auth import allow, password_hasher, request_now, vault
 from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, report_settings
-from api.console_web import STATIC, bp, console_actor, error_page, gzip_json
+from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_json
 from api.console_web.forms import fields_of, payload_from_form
 from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
 from api.errors import flatten

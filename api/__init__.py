@@ -115,6 +115,9 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
             api.register_blueprint(bp)
 
     _register_docs_assets(app)
+    from api import console_web
+
+    console_web.register(app)  # the console's pages at /console/ (not in the OpenAPI document)
     app.cli.add_command(geo_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)

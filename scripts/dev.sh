@@ -79,6 +79,20 @@ or point DATABASE_URL and TEST_DATABASE_URL at a PostGIS database you own."
   fi
 }
 
+# Chromium and its driver for the console's browser tests (tests/test_console_browser.py).
+ensure_browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing chromium and chromium-driver from Debian (browser tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    say "chromium/chromedriver missing: the browser tests are skipped (sudo apt-get install chromium chromium-driver)"
+  fi
+}
+
 # The port is the cluster's own (its postgresql.conf): a cluster made with PGPORT_LOCAL=55602 is
 # found again without the variable. Setting the variable to another port moves the cluster there.
 cluster_port() {
@@ -208,6 +222,7 @@ case "$cmd" in
     setup_env
     ensure_render_tools
     [ -n "${TEST_DATABASE_URL:-}" ] || die "set TEST_DATABASE_URL when DATABASE_URL is set"
+    ensure_browser
     exec python -m pytest "$@"
     ;;
   bench)

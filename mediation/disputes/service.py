@@ -134,6 +134,17 @@ def standing(actor: Actor, dispute: Dispute) -> workflow.ActorStanding:
     return workflow.ActorStanding(frozenset(pairs))
 
 
+def case_state(dispute: Dispute) -> workflow.CaseState:
+    """What the transition table needs to know about a case (used by `act` and by the console
+    to show only the actions the table allows)."""
+    return workflow.CaseState(
+        status=dispute.status,
+        handling_level=dispute.handling_level,
+        escalation_target=dispute.escalation_target,
+        red_without_leader=dispute.risk_level == RED and dispute.leader_id is None,
+    )
+
+
 # ------------------------------------------------------------------ registration
 
 
@@ -649,13 +660,7 @@ def act(
             code="version_conflict",
             details={"current_version": dispute.version, "status": dispute.status},
         )
-    state = workflow.CaseState(
-        status=dispute.status,
-        handling_level=dispute.handling_level,
-        escalation_target=dispute.escalation_target,
-        red_without_leader=dispute.risk_level == RED and dispute.leader_id is None,
-    )
-    to_status = workflow.decide(action, state, standing(actor, dispute), payload)
+    to_status = workflow.decide(action, case_state(dispute), standing(actor, dispute), payload)
     before = dispute.status
     dispute.version += 1
     changes, reason = HANDLERS[action](db_session, dispute, actor, payload, now, settings)

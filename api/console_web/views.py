@@ -1,0 +1,885 @@
+"""The console's URL table. Every page calls the use cases the API's views call."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+from flask import (
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+)
+from flask import url_for as _url_for
+from flask_wtf.csrf import generate_csrf
+from marshmallow import ValidationError
+
+from api.auth import allow, password_hasher, request_now, vault
+from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, report_settings
+from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_json
+from api.console_web.forms import fields_of, payload_from_form
+from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
+from api.errors import flatten
+from api.schemas.disputes import DisputeIn, ListQuery
+from api.security import limited
+from clock import BUSINESS_TZ
+from errors import DomainError, NotFound, ValidationFailed
+from extensions import db
+from geo import layers, pick
+from geo.scope import AreaScope, sql_params
+from mediation.disputes import queries, service
+from mediation.disputes.available import available_actions, blocked_by_leader
+from mediation.disputes.enums import (
+    CATEGORIES,
+    KEY_AREAS,
+    LEVEL_LABELS,
+    PARTY_ROLES,
+    RISK_LABELS,
+    SOURCES,
+    STATUS_LABELS,
+    VISIT_RESULTS,
+)
+from mediation.disputes.workflow import TRANSITIONS
+from mediation.reminders import service as reminders
+from mediation.reports import console, exports
+from mediation.reports import metrics as report_metrics
+from mediation.reports import service as reports
+from mediation.users import service as users
+from mediation.users.enums import (
+    ADMIN,
+    CENTER_STAFF,
+    COUNTY_ADMIN,
+    LEADER,
+    MEDIATOR,
+    REVEAL_ROLES,
+    VILLAGE_ADMIN,
+)
+from mediation.users.models import User, UserRole
+
+ANYONE = ()  # @allow() = every role
+SIMPLIFY_M = {"village": 30.0, "cell": 8.0}
+
+
+def url_for(endpoint: str, **values) -> str:
+    return _url_for(endpoint if "." in endpoint else f"console_web.{endpoint}", **values)
+
+
+# ------------------------------------------------------------------ assets, login, logout
+
+
+@bp.get("/static/<path:filename>", endpoint="asset")
+@allow(public=True)
+def asset(filename: str):
+    """The console's own scripts, styles and the vendored libraries (with their licences)."""
+    from flask import send_from_directory
+
+    return send_from_directory(STATIC, filename, max_age=86400)
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+        return url_for("home")
+    return target
+
+
+def _failed_login(response) -> bool:
+    return response.status_code in (401, 423)
+
+
+@bp.route("/login", methods=["GET", "POST"], endpoint="login")
+@allow(public=True)
+@limited("LOGIN_RATE_LIMIT", per="ip", deduct_when=_failed_login)
+def login():
+    """Log in with the same accounts and lockout as the API."""
+    if request.method == "GET":
+        return render_template("console/login.html", next=request.args.get("next", ""))
+    cfg = current_app.config
+    now = request_now()
+    username = request.form.get("username", "")
+    try:
+        user = users.authenticate(
+            db.session,
+            username=username,
+            password=request.form.get("password", ""),
+            ph=password_hasher(),
+            now=now,
+            max_failures=cfg["LOGIN_MAX_FAILURES"],
+            lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+        )
+    except DomainError as e:
+        db.session.commit()  # keep the failure count
+        page = render_template(
+            "console/login.html",
+            error=e.message,
+            username=username,
+            next=request.form.get("next", ""),
+        )
+        return page, e.status
+    family = users.start_family(db.session, user=user, device_name="综治中心工作台", now=now)
+    db.session.commit()
+    session.clear()
+    session.permanent = True
+    session["uid"], session["fam"] = user.id, family.id
+    g.pop("csrf_token", None)
+    generate_csrf()  # a fresh token for the new session
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout", endpoint="logout")
+@allow()
+def logout():
+    """End this console session (the token family is revoked in the database)."""
+    users.revoke_family(
+        db.session, family_id=session.get("fam"), now=request_now(), reason="logout"
+    )
+    db.session.commit()
+    session.clear()
+    return redirect(url_for("login"))
+
+
+@bp.get("/", endpoint="home")
+@allow()
+def home():
+    """Each role's first page."""
+    actor = console_actor()
+    if actor.has(CENTER_STAFF):
+        return redirect(url_for("queue"))
+    if actor.has(LEADER, COUNTY_ADMIN):
+        return redirect(url_for("dashboard"))
+    if actor.has(VILLAGE_ADMIN):
+        return redirect(url_for("reports_page"))
+    if actor.has(*CASE_ROLES):
+        return redirect(url_for("cases"))
+    return redirect(url_for("inbox"))
+
+
+# ------------------------------------------------------------------ queue and lists
+
+
+def _my_level() -> str:
+    actor = console_actor()
+    if actor.has(COUNTY_ADMIN):
+        return "county"
+    if actor.has(CENTER_STAFF) or (actor.has(MEDIATOR) and _scope_len() == 9):
+        return "township"
+    return "village"
+
+
+def _scope_len() -> int:
+    codes = console_actor().case_scope.codes
+    return min((len(c) for c in codes), default=12)
+
+
+@bp.get("/queue", endpoint="queue")
+@allow(*CASE_ROLES)
+def queue():
+    """New and escalated cases waiting for this level: accept, dispatch or send back."""
+    actor, now = console_actor(), request_now()
+    level = _my_level()
+    area = console.default_area(actor.case_scope)
+    escalations = []
+    if actor.has(*VIEWERS) and len(area) < 15:
+        escalations = list(
+            console.supervision_rows(
+                db.session,
+                kind="escalations",
+                scope=actor.case_scope,
+                area=area,
+                sort="waiting",
+                now=now,
+                limit=200,
+            )
+        )
+        escalations = [e for e in escalations if e["to_level"] == LEVEL_LABELS.get(level)]
+    levels = [level] if level != "village" else ["village", "grid"]
+    new = queries.list_disputes(
+        db.session,
+        actor=actor,
+        filters={"status": ["registered"], "handling_level": levels},
+        now=now,
+        limit=100,
+        cursor=None,
+    )
+    overdue, high_risk = [], []
+    if actor.has(*VIEWERS):
+        high_risk = list(
+            console.supervision_rows(
+                db.session,
+                kind="high_risk",
+                scope=actor.case_scope,
+                area=area,
+                sort="risk",
+                now=now,
+                limit=50,
+            )
+        )
+        overdue = list(
+            console.supervision_rows(
+                db.session,
+                kind="overdue",
+                scope=actor.case_scope,
+                area=area,
+                sort="due",
+                now=now,
+                limit=20,
+            )
+        )
+    return render_template(
+        "console/queue.html",
+        escalations=escalations,
+        new=new["items"],
+        overdue=overdue,
+        high_risk=high_risk,
+        level_label=LEVEL_LABELS.get(level, level),
+    )
+
+
+LIST_FILTERS = (
+    "status",
+    "handling_level",
+    "risk_level",
+    "category",
+    "key_area",
+    "overdue",
+    "registered_from",
+    "registered_to",
+    "area",
+    "cursor",
+)
+
+
+@bp.get("/cases", endpoint="cases")
+@allow(*CASE_ROLES)
+def cases():
+    """Cases of my area with filters, newest first, keyset paging (the API's list query)."""
+    raw = {}
+    for key in LIST_FILTERS:
+        values = [v for v in request.args.getlist(key) if v]
+        if not values:
+            continue
+        raw[key] = (
+            values
+            if key in ("status", "handling_level", "risk_level", "category", "key_area")
+            else values[0]
+        )
+    errors = {}
+    try:
+        args = ListQuery().load({**raw, "limit": 30})
+    except ValidationError as e:
+        errors, args = flatten(e.messages), {"limit": 30}
+    limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    page = queries.list_disputes(
+        db.session,
+        actor=console_actor(),
+        filters=args,
+        now=request_now(),
+        limit=limit,
+        cursor=cursor,
+    )
+    keep = [(k, v) for k, vs in request.args.lists() if k != "cursor" for v in vs if v]
+    return render_template(
+        "console/cases.html",
+        page=page,
+        errors=errors,
+        chosen=request.args,
+        keep=keep,
+        statuses=STATUS_LABELS,
+        levels=LEVEL_LABELS,
+        risks=RISK_LABELS,
+        categories=CATEGORIES,
+        key_areas=KEY_AREAS,
+    )
+
+
+# ------------------------------------------------------------------ case file
+
+
+def _leaders(dispute) -> dict[str, str]:
+    """包案领导 who cover the case's township or county (for the assign-leader form)."""
+    rows = db.session.execute(
+        db.select(User.id, User.display_name, UserRole.area_code)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            UserRole.role == LEADER,
+            User.is_active.is_(True),
+            UserRole.area_code.in_([dispute.township_code, dispute.county_code]),
+        )
+        .order_by(User.display_name)
+    ).all()
+    return {str(r.id): r.display_name for r in rows}
+
+
+def _case_page(
+    dispute_id,
+    *,
+    status=200,
+    open_action=None,
+    errors=None,
+    message=None,
+    values=None,
+    revealed=None,
+):
+    actor, now = console_actor(), request_now()
+    case = queries.detail(db.session, actor=actor, dispute_id=dispute_id, now=now)
+    dispute = service.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
+    leaders = _leaders(dispute)
+    actions = [
+        (t, fields_of(t, level=dispute.handling_level, leaders=leaders))
+        for t in available_actions(actor, dispute)
+    ]
+    can_reveal = {f: actor.has(*roles) for f, roles in REVEAL_ROLES.items()}
+    names = dict(
+        db.session.execute(
+            db.text("SELECT code, name FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
+            {"c": [case["village_code"], case["township_code"]]},
+        ).all()
+    )
+    body = render_template(
+        "console/case.html",
+        case=case,
+        actions=actions,
+        blocked=blocked_by_leader(actor, dispute),
+        open_action=open_action,
+        errors=errors or {},
+        message=message,
+        values=values or {},
+        revealed=revealed,
+        can_reveal=can_reveal,
+        names=names,
+        statuses=STATUS_LABELS,
+        levels=LEVEL_LABELS,
+        party_roles=PARTY_ROLES,
+        visit_results=VISIT_RESULTS,
+        action_labels={k: t.label for k, t in TRANSITIONS.items()},
+        leaders=leaders,
+        point=json.dumps(
+            {
+                "lon": case["location"]["lon"],
+                "lat": case["location"]["lat"],
+                "risk": case["risk_level"],
+            }
+        ),
+    )
+    return body, status
+
+
+@bp.get("/cases/<string:dispute_id>", endpoint="case")
+@allow(*CASE_ROLES)
+def case(dispute_id):
+    """The case file: summary, parties (masked), records, timeline, the flow's actions."""
+    return _case_page(dispute_id)
+
+
+@bp.post("/cases/<string:dispute_id>/actions/<string:action>", endpoint="case_action")
+@allow(*CASE_ROLES)
+def case_action(dispute_id, action):
+    """Take one step of the flow through `service.act`; a refusal is shown beside its field."""
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise NotFound("未知的操作", code="unknown_action")
+    payload, errors = payload_from_form(t, request.form)
+    values = request.form.to_dict()
+    if errors:
+        return _case_page(
+            dispute_id,
+            status=422,
+            open_action=action,
+            errors=errors,
+            message="提交的内容有误，请检查标出的字段",
+            values=values,
+        )
+    try:
+        with db.session.begin_nested():  # a refused move leaves the case as it was
+            service.act(
+                db.session,
+                actor=console_actor(),
+                dispute_id=dispute_id,
+                action=action,
+                payload=payload,
+                expected_version=payload.get("expected_version"),
+                now=request_now(),
+                settings=settings(),
+            )
+    except NotFound:
+        raise
+    except DomainError as e:
+        fields = dict(e.fields)
+        if not fields:
+            fields = {"_action": [e.message]}
+        return _case_page(
+            dispute_id,
+            status=e.status,
+            open_action=action,
+            errors=fields,
+            message=e.message,
+            values=values,
+        )
+    db.session.commit()
+    flash(f"已{t.label}", "ok")
+    return redirect(url_for("case", dispute_id=dispute_id))
+
+
+@bp.post("/cases/<string:dispute_id>/parties/<int:party_id>/reveal", endpoint="reveal")
+@allow(*CASE_ROLES)
+@limited("REVEAL_RATE_LIMIT")
+def reveal(dispute_id, party_id):
+    """Show a party's full ID number or phone once, with a purpose (written to the access log)."""
+    field = request.form.get("field", "")
+    try:
+        value = service.reveal_party_field(
+            db.session,
+            actor=console_actor(),
+            dispute_id=dispute_id,
+            party_id=party_id,
+            field=field,
+            purpose=request.form.get("purpose", ""),
+            vault=vault(),
+            ip=request.remote_addr,
+            now=request_now(),
+        )
+    except NotFound:
+        raise
+    except DomainError as e:
+        return _case_page(
+            dispute_id,
+            status=e.status,
+            errors={f"reveal_{party_id}": [e.message]},
+            message=e.message,
+        )
+    db.session.commit()
+    return _case_page(
+        dispute_id, revealed={"party_id": party_id, "field": field, "value": value or "（未登记）"}
+    )
+
+
+# ------------------------------------------------------------------ dashboard and map
+
+
+def _area_arg() -> str:
+    actor = console_actor()
+    area = request.args.get("area") or console.default_area(actor.case_scope)
+    console.check_area(db.session, scope=actor.case_scope, code=area)
+    return area
+
+
+def _date_arg(name: str) -> date | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed("日期格式应为 YYYY-MM-DD", code="invalid_date", field=name) from None
+
+
+@bp.get("/dashboard", endpoint="dashboard")
+@allow(*VIEWERS)
+def dashboard():
+    """The Fengqiao measures with their definitions, trend, breakdowns, child areas (ECharts)."""
+    now = request_now()
+    area = _area_arg()
+    data = console.dashboard(
+        db.session,
+        scope=console_actor().case_scope,
+        area=area,
+        period=console.check_period(_date_arg("from"), _date_arg("to"), now),
+        now=now,
+        first_visit_days=report_settings().first_visit_days,
+    )
+    rates = [(k, label, d) for k, label, _n, _d, d in report_metrics.RATES]
+    return render_template(
+        "console/dashboard.html",
+        data=data,
+        rates=rates,
+        chart_json=json.dumps(
+            {
+                "trend": data["trend"],
+                "counts": data["counts"],
+                "children": [
+                    {
+                        "name": c["name"],
+                        "code": c["code"],
+                        "counts": c["counts"],
+                        "measures": c["measures"],
+                    }
+                    for c in data["children"]
+                ],
+                "labels": {k: v["label"] for k, v in data["definitions"].items()},
+            },
+            ensure_ascii=False,
+            default=str,
+        ),
+    )
+
+
+@bp.get("/map", endpoint="map")
+@allow(*VIEWERS)
+def map_page():
+    """Village (or cell) choropleth from the project's own polygons and case points."""
+    area = _area_arg()
+    info = console.check_area(db.session, scope=console_actor().case_scope, code=area)
+    return render_template(
+        "console/map.html",
+        area=info,
+        config=json.dumps(
+            {
+                "areas": url_for("map_areas", area=area),
+                "cases": url_for("map_cases", area=area),
+                "hotspots": url_for("map_hotspots", area=area),
+                "drill": url_for("map", area="__code__") if len(area) < 12 else "",
+                "dashboard": url_for("dashboard", area="__code__"),
+                "case_url": url_for("case", dispute_id="__id__"),
+                "tiles": current_app.config.get("CONSOLE_TILE_URL") or "",
+                "risk_labels": RISK_LABELS,
+                "status_labels": STATUS_LABELS,
+                "categories": CATEGORIES,
+            },
+            ensure_ascii=False,
+        ),
+    )
+
+
+@bp.get("/map/areas.json", endpoint="map_areas")
+@allow(*VIEWERS)
+def map_areas():
+    """Choropleth layer (WGS-84 — the polygons are the base map), simplified and gzip'd."""
+    area = _area_arg()
+    level = "cell" if len(area) >= 12 else "village"
+    return gzip_json(
+        layers.area_figures_layer(
+            db.session,
+            parent=area[:12],
+            level=level,
+            now=request_now(),
+            system="wgs84",
+            simplify_m=SIMPLIFY_M[level],
+        )
+    )
+
+
+@bp.get("/map/cases.json", endpoint="map_cases")
+@allow(*VIEWERS)
+def map_cases():
+    """Open case points of the area (no personal data)."""
+    area = _area_arg()
+    return gzip_json(
+        layers.case_points(
+            db.session,
+            scope=console_actor().case_scope,
+            area=area,
+            bbox=None,
+            statuses=["registered", "accepted", "mediating", "agreed", "follow_up", "reopened"],
+            risks=None,
+            since=None,
+            system="wgs84",
+            limit=2000,
+            now=request_now(),
+        )
+    )
+
+
+@bp.get("/map/hotspots.json", endpoint="map_hotspots")
+@allow(*VIEWERS)
+def map_hotspots():
+    """Hot spots of the last 30 days (the API's defaults: ≥ 3 cases within 200 m)."""
+    now = request_now()
+    area = _area_arg()
+    today = now.astimezone(BUSINESS_TZ).date()
+    period = console.check_period(date.fromordinal(today.toordinal() - 29), today, now)
+    return gzip_json(
+        layers.hot_spots(
+            db.session,
+            scope=console_actor().case_scope,
+            area=area,
+            start=period.start_at,
+            end=period.end_at,
+            radius_m=200.0,
+            min_cases=3,
+            system="wgs84",
+        )
+    )
+
+
+# ------------------------------------------------------------------ monthly report
+
+
+def _month_arg() -> str:
+    month = request.args.get("month") or reports.report_month_of(request_now())
+    return reports.check_month(month)
+
+
+def _village_codes() -> list[str]:
+    return sorted(c for c in console_actor().scope_for(VILLAGE_ADMIN).codes if len(c) == 12)
+
+
+@bp.get("/reports", endpoint="reports_page")
+@allow(*VIEWERS)
+def reports_page():
+    """Village heads: this month's report of their village; township: who submitted, who is late."""
+    actor, now = console_actor(), request_now()
+    month = _month_arg()
+    villages = []
+    for code in _village_codes():
+        found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+        if not found:
+            reports.generate_drafts(
+                db.session, month=month, now=now, settings=report_settings(), within=code
+            )
+            found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+        name = db.session.scalar(
+            db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
+        )
+        villages.append({"code": code, "name": name, "versions": found})
+    township, late = None, []
+    if actor.has(*TOWNSHIP_VIEWERS):
+        area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
+        late = reports.late_villages(
+            db.session,
+            scope_clause_params=sql_params(AreaScope(frozenset({area}))),
+            month=month,
+            now=now,
+            settings=report_settings(),
+        )
+        if len(area) == 9:
+            township = reports.compile_township(
+                db.session,
+                actor=actor,
+                township=area,
+                month=month,
+                now=now,
+                settings=report_settings(),
+            )
+    columns = [(k, label) for k, label, _d in report_metrics.COUNTS][:12]
+    rates = [(k, label) for k, label, _n, _d, _x in report_metrics.RATES]
+    return render_template(
+        "console/reports.html",
+        month=month,
+        due=reports.due_at(month, report_settings()),
+        villages=villages,
+        township=township,
+        late=late,
+        columns=columns,
+        rates=rates,
+        now=now,
+    )
+
+
+def _report_redirect(report_id: int, month: str):
+    return redirect(url_for("reports_page", month=month) + f"#report-{report_id}")
+
+
+@bp.post("/reports/<int:report_id>/narrative", endpoint="report_narrative")
+@allow(VILLAGE_ADMIN)
+def report_narrative(report_id):
+    """Save 工作开展情况 and remarks of a draft (refused once submitted)."""
+    r = reports.edit_draft(
+        db.session,
+        actor=console_actor(),
+        report_id=report_id,
+        narrative=request.form.get("narrative", "").strip(),
+        remarks=request.form.get("remarks", "").strip() or None,
+    )
+    flash("已保存工作开展情况", "ok")
+    return _report_redirect(r.id, r.month)
+
+
+@bp.post("/reports/<int:report_id>/submit", endpoint="report_submit")
+@allow(VILLAGE_ADMIN)
+def report_submit(report_id):
+    """Submit the reviewed draft: it becomes a frozen snapshot."""
+    generated = request.form.get("generated_at")
+    r = reports.submit(
+        db.session,
+        actor=console_actor(),
+        report_id=report_id,
+        now=request_now(),
+        generated_at=datetime.fromisoformat(generated) if generated else None,
+    )
+    flash("月报已报送", "ok")
+    return _report_redirect(r.id, r.month)
+
+
+@bp.post("/reports/<int:report_id>/correction", endpoint="report_correction")
+@allow(VILLAGE_ADMIN)
+def report_correction(report_id):
+    """Open a correction of a submitted report (a new version; the old one is kept)."""
+    r = reports.correct(
+        db.session,
+        actor=console_actor(),
+        report_id=report_id,
+        reason=request.form.get("reason", ""),
+        now=request_now(),
+        settings=report_settings(),
+    )
+    flash(f"已新建更正版本（第 {r.version} 版）", "ok")
+    return _report_redirect(r.id, r.month)
+
+
+@bp.get("/reports/<int:report_id>/export.xlsx", endpoint="report_export")
+@allow(*VIEWERS)
+def report_export(report_id):
+    """Download one version as XLSX (logged as an export, like the API)."""
+    actor = console_actor()
+    report = reports.get_report(db.session, actor=actor, report_id=report_id)
+    compiled = reports.compile_version(db.session, report=report)
+    users.log_access(
+        db.session,
+        actor=actor,
+        action="export",
+        record_type="report:village",
+        record_id=str(report.id),
+        field="xlsx",
+        purpose="工作台导出",
+        ip=request.remote_addr,
+        now=request_now(),
+    )
+    db.session.commit()
+    name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.xlsx"
+    return send_file(
+        io.BytesIO(exports.report_workbook(compiled)),
+        mimetype=XLSX,
+        as_attachment=True,
+        download_name=name,
+    )
+
+
+# ------------------------------------------------------------------ inbox
+
+
+@bp.get("/inbox", endpoint="inbox")
+@allow()
+def inbox():
+    """Reminders and 督办 addressed to me, newest first."""
+    actor = console_actor()
+    items = reminders.inbox(db.session, actor=actor, limit=100, before_id=None, unread_only=False)
+    return render_template("console/inbox.html", items=items, is_admin=actor.has(ADMIN))
+
+
+@bp.post("/inbox/<int(max=9223372036854775807):reminder_id>/ack", endpoint="inbox_ack")
+@allow()
+def inbox_ack(reminder_id):
+    """Mark one reminder as read."""
+    reminders.acknowledge(
+        db.session, actor=console_actor(), reminder_id=reminder_id, now=request_now()
+    )
+    db.session.commit()
+    return redirect(url_for("inbox"))
+
+
+def business_today() -> date:
+    return request_now().astimezone(BUSINESS_TZ).date()
+
+
+__all__ = ["error_page"]
+
+
+# ------------------------------------------------------------------ walk-in registration
+
+
+def _walk_in_form(errors=None, values=None, status=200):
+    actor = console_actor()
+    area = console.default_area(actor.case_scope)
+    return render_template(
+        "console/register.html",
+        villages=pick.villages_under(db.session, area[:12]),
+        area=area,
+        categories=CATEGORIES,
+        key_areas=KEY_AREAS,
+        sources=SOURCES,
+        party_roles=PARTY_ROLES,
+        errors=errors or {},
+        values=values or {},
+        client_id=(values or {}).get("client_id") or str(uuid.uuid4()),
+        config=json.dumps({"areas": url_for("map_areas", area=area)}),
+    ), status
+
+
+@bp.get("/register", endpoint="register")
+@allow(*REGISTRARS)
+def register_form():
+    """One-stop 受理 at the centre's window: a point picked on the map or a village chosen."""
+    return _walk_in_form()
+
+
+@bp.post("/register", endpoint="register_post")
+@allow(*REGISTRARS)
+def register_post():
+    """Register the walk-in dispute through the API's registration use case."""
+    f = request.form
+    values = f.to_dict()
+    errors: dict[str, list[str]] = {}
+    lon, lat = f.get("lon", "").strip(), f.get("lat", "").strip()
+    if lon and lat:
+        location = {"lon": lon, "lat": lat, "crs": "wgs84"}
+    elif f.get("village"):
+        point = pick.point_in_area(db.session, f["village"])
+        if point is None or not console_actor().map_scope.contains_code(f["village"]):
+            return _walk_in_form({"village": ["村（社区）不存在或不在您的管辖范围内"]}, values, 422)
+        location = {"lon": point[0], "lat": point[1], "crs": "wgs84"}
+    else:
+        return _walk_in_form(
+            {"location": ["请在地图上点选发生地点，或选择村（社区）"]}, values, 422
+        )
+    parties = []
+    for i in range(3):
+        name = f.get(f"party{i}_name", "").strip()
+        if not name:
+            continue
+        parties.append(
+            {
+                "role": f.get(f"party{i}_role") or ("applicant" if i == 0 else "respondent"),
+                "kind": "person",
+                "name": name,
+                "id_number": f.get(f"party{i}_id_number", "").strip() or None,
+                "phone": f.get(f"party{i}_phone", "").strip() or None,
+            }
+        )
+    occurred = f.get("occurred_at", "").strip()
+    raw = {
+        "client_id": f.get("client_id") or None,
+        "location": location,
+        "occurred_at": f"{occurred}:00+08:00" if len(occurred) == 16 else occurred,
+        "category": f.get("category", ""),
+        "key_areas": [k for k in f.getlist("key_areas") if k],
+        "source": f.get("source") or "party_application",
+        "description": f.get("description", ""),
+        "people_involved": f.get("people_involved") or 0,
+        "parties": parties,
+    }
+    if f.get("amount", "").strip():
+        raw["amount"] = f["amount"].strip()
+    try:
+        data = DisputeIn().load(raw)
+    except ValidationError as e:
+        return _walk_in_form(flatten(e.messages), values, 422)
+    now = request_now()
+    try:
+        check_dates(data, now)
+        with db.session.begin_nested():
+            done = service.register_dispute(
+                db.session,
+                actor=console_actor(),
+                data=data,
+                photos=[],
+                now=now,
+                settings=settings(),
+                vault=vault(),
+                store=store(),
+            )
+    except DomainError as e:
+        errors = dict(e.fields) or {"location": [e.message]}
+        return _walk_in_form(errors, values, e.status)
+    db.session.commit()
+    flash(f"已登记，案件编号 {done.dispute.case_number}", "ok")
+    return redirect(url_for("case", dispute_id=done.dispute.id))

@@ -9,9 +9,10 @@ from flask_smorest import Api
 from sqlalchemy.exc import DBAPIError
 
 from api.errors import ErrorSchema
+from api.extensions import jwt, limiter
 from api.openapi import StatusPlugin, field_rules
-from config import DEFAULT_SECRET, get_config
-from extensions import db, jwt, limiter, migrate
+from core.config import DEFAULT_SECRET, get_config
+from core.db import db, migrate
 
 
 class MediationApi(Api):

@@ -14,9 +14,10 @@ from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from api.errors import error_response
-from clock import business_date, utcnow
-from errors import Forbidden
-from extensions import db, jwt
+from api.extensions import jwt
+from core.clock import business_date, utcnow
+from core.db import db
+from core.errors import Forbidden
 from mediation.pii import vault_for
 from mediation.users import passwords, service
 from mediation.users.actor import Actor, load_actor

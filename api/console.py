@@ -32,8 +32,8 @@ from api.schemas.reports import (
     SupervisionListOut,
     TownshipReportOut,
 )
-from clock import BUSINESS_TZ
-from extensions import db
+from core.clock import BUSINESS_TZ
+from core.db import db
 from geo import layers
 from geo.scope import AreaScope, sql_params
 from mediation.reports import console, exports, service

@@ -26,8 +26,8 @@ from api.schemas.disputes import (
 )
 from api.schemas.users import RevealIn, RevealOut
 from api.security import limited
-from errors import DomainError, ValidationFailed
-from extensions import db
+from core.db import db
+from core.errors import DomainError, ValidationFailed
 from geo.crs import WGS84
 from mediation import attachments
 from mediation.calendar import load_calendar

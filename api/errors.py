@@ -12,7 +12,7 @@ from marshmallow import fields as ma
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from errors import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

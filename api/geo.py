@@ -15,7 +15,7 @@ from api.schemas.geo import (
     LocateOut,
     LocateQuery,
 )
-from extensions import db
+from core.db import db
 from geo import areas
 from geo.locate import locate
 

@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from api.auth import allow, request_now
 from api.inputs import Blueprint
-from extensions import db
+from core.db import db
 from mediation.calendar import loaded_years
 from mediation.reminders.service import calendar_warning
 

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from api.auth import allow, current_actor, request_now
 from api.inputs import INT64_MAX, Blueprint
-from extensions import db
+from core.db import db
 from mediation.reminders import service
 
 inbox_bp = Blueprint("inbox", __name__, url_prefix="/api/v1/inbox", description="提醒与督办收件箱")

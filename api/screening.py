@@ -22,7 +22,7 @@ from api.schemas.screening import (
     RoundPageOut,
     RoundQuery,
 )
-from extensions import db
+from core.db import db
 from mediation.screening import service
 from mediation.users.enums import (
     CENTER_STAFF,

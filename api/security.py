@@ -21,7 +21,7 @@ from flask import current_app, g, request
 from flask_cors import CORS
 from flask_limiter.util import get_remote_address
 
-from extensions import limiter
+from api.extensions import limiter
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_CSP = (

@@ -10,8 +10,8 @@ from api.auth import allow, current_actor, password_hasher, request_now, token_f
 from api.inputs import Blueprint
 from api.schemas.users import LoginIn, MeOut, PasswordChangeIn, RefreshIn, TokensOut
 from api.security import limited
-from clock import business_date
-from extensions import db
+from core.clock import business_date
+from core.db import db
 from mediation.users import service
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLE_LABELS

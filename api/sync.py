@@ -20,8 +20,8 @@ from api.schemas.sync import (
     PhotoForm,
     PhotoOut,
 )
-from errors import ValidationFailed
-from extensions import db
+from core.db import db
+from core.errors import ValidationFailed
 from mediation import attachments
 from mediation.sync import service
 from mediation.users.enums import (

@@ -19,9 +19,9 @@ from api.schemas.users import (
     UserUpdateIn,
 )
 from api.security import limited
-from clock import business_date
-from errors import ValidationFailed
-from extensions import db
+from core.clock import business_date
+from core.db import db
+from core.errors import ValidationFailed
 from mediation.users import service
 from mediation.users.enums import (
     ADMIN,

@@ -55,7 +55,7 @@ def _console_client(app, username: str):
 def _seed(app, n: int) -> list[str]:
     from sqlalchemy import text
 
-    from extensions import db
+    from core.db import db
 
     api = app.test_client()
     r = api.post("/api/v1/auth/login", json={"username": "county_zj", "password": PASSWORD})
@@ -105,7 +105,7 @@ def _seed(app, n: int) -> list[str]:
 def _remove(app) -> int:
     from sqlalchemy import text
 
-    from extensions import db
+    from core.db import db
 
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE dispute_event DISABLE TRIGGER dispute_event_append_only"))

@@ -168,7 +168,7 @@ class Bench:
     ) -> dict:
         """A GET through the app (in-process WSGI: auth, scoping, SQL, JSON) `rounds` times, next
         to the statements it sent replayed through psycopg."""
-        from extensions import db
+        from core.db import db
 
         client = self.app.test_client()
         headers = self.login(client, username)
@@ -216,7 +216,7 @@ def sample_points(conn, n: int, seed: float = 0.42) -> list[tuple[float, float]]
 def scenario_locate(b: Bench) -> None:
     """The product's locate (crs conversion, SQL, overlap/nearest logic) next to its statement in
     raw SQL; the database's own rate (a set of points in one statement, one core); the API."""
-    from extensions import db
+    from core.db import db
     from geo import crs
     from geo.locate import CELLS_COVERING, locate
 
@@ -351,7 +351,7 @@ def gunicorn(b: Bench):
     """The service as in production (scripts/serve.sh): gunicorn, WEB_CONCURRENCY workers."""
     port = _free_port()
     cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}"]
-    conf = os.path.join(ROOT, "gunicorn.conf.py")
+    conf = os.path.join(ROOT, "deploy", "gunicorn.conf.py")
     if os.path.exists(conf):
         cmd += ["-c", conf]
     else:
@@ -894,8 +894,8 @@ def raw_report_statement(parent: str, level: str) -> str:
 
 def scenario_report(b: Bench) -> None:
     """The monthly report of the busiest township and of its county, next to one raw statement."""
-    from clock import utcnow
-    from extensions import db
+    from core.clock import utcnow
+    from core.db import db
     from mediation.reports import metrics, service
 
     settings = service.ReportSettings()
@@ -948,7 +948,7 @@ def scenario_report(b: Bench) -> None:
 def scenario_sync(b: Bench) -> None:
     """A village mediator's phone pulls 100 changes of its village while 5,000 changes happen
     elsewhere in the same moments (change log of the whole province)."""
-    from extensions import db
+    from core.db import db
     from mediation.sync import cursor as cursors
     from mediation.sync import service
     from mediation.users.actor import load_actor
@@ -1039,8 +1039,8 @@ def peak_rss_mb() -> float:
 def export_child(rows: int) -> None:
     """Child process: `rows` overdue cases in one county (inserted in a transaction that is rolled
     back), streamed into the XLSX of the county's overdue list; prints seconds and peak RSS."""
-    from clock import utcnow
-    from extensions import db
+    from core.clock import utcnow
+    from core.db import db
     from geo.scope import AreaScope
     from mediation.reports import console, exports
 
@@ -1148,7 +1148,7 @@ def scenario_sweep(b: Bench) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from extensions import db
+    from core.db import db
     from mediation.reminders import service
 
     bench_url = make_url(b.url)

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from errors import NotFound
+from core.errors import NotFound
 from geo import crs
 from geo.enums import LEVEL_LABELS
 from geo.models import Area

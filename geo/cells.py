@@ -11,7 +11,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 from geo.enums import (
     CELL_COMPREHENSIVE,
     CELL_DEDICATED,

@@ -9,9 +9,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from clock import business_date, utcnow
-from errors import DomainError
-from extensions import db
+from core.clock import business_date, utcnow
+from core.db import db
+from core.errors import DomainError
 from geo.cells import generate_cells, import_cells, villages_without_cells
 from geo.geojson import parse_feature_collection, read_geojson
 from geo.importer import import_areas

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 
 WGS84 = "wgs84"
 GCJ02 = "gcj02"

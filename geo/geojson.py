@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed
 from geo import crs
 
 MAX_ERRORS = 20

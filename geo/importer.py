@@ -10,7 +10,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 from geo.enums import level_of, parent_code_of
 from geo.geojson import ParsedFeature
 from geo.models import Area

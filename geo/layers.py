@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 from geo import crs
 from geo.areas import geometry_in, simplify_sql
 from geo.scope import SQL_INSIDE, AreaScope, sql_params

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-import prepared
-from errors import ValidationFailed
+from core import fastsql
+from core.errors import ValidationFailed
 from geo import crs
 
 EXACT = "exact"
@@ -53,7 +53,7 @@ CELL_NEAREST = (
 def _fetch(db_session: Session, sql: str, params: dict) -> list:
     """Locate statements run prepared on the driver connection: on this hot path SQLAlchemy's
     result machinery cost more than the query itself (bench/run.py, scenario locate)."""
-    return prepared.fetch(db_session, sql, params)
+    return fastsql.fetch(db_session, sql, params)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import Date, DateTime, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
+from core.db import db
 
 
 class Area(db.Model):

@@ -9,7 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 
-from errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed
 
 # Magic numbers: the type is decided by the bytes, never by the name or the declared type.
 SIGNATURES = [

@@ -19,9 +19,9 @@ from sqlalchemy import Date, Integer, String
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-import prepared
-from errors import ValidationFailed
-from extensions import db
+from core import fastsql
+from core.db import db
+from core.errors import ValidationFailed
 
 
 class CalendarDay(db.Model):
@@ -98,8 +98,8 @@ class WorkCalendar:
 
 def load_calendar(db_session: Session) -> WorkCalendar:
     """The whole calendar table (a few dozen rows a year); read on every deadline computation,
-    registration included, so prepared."""
-    rows = prepared.fetch(db_session, "SELECT day, kind, year FROM calendar_day")
+    registration included, so fastsql."""
+    rows = fastsql.fetch(db_session, "SELECT day, kind, year FROM calendar_day")
     return WorkCalendar(
         holidays=frozenset(r.day for r in rows if r.kind == "holiday"),
         workdays=frozenset(r.day for r in rows if r.kind == "workday"),

@@ -10,9 +10,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from clock import utcnow
-from errors import DomainError
-from extensions import db
+from core.clock import utcnow
+from core.db import db
+from core.errors import DomainError
 from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
 from mediation import calendar

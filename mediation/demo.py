@@ -109,7 +109,7 @@ def ensure_demo_accounts(db_session, *, vault, ph, now) -> list[str]:
     """Create the demo accounts that do not exist yet; returns the usernames created."""
     from sqlalchemy import select, text
 
-    from clock import business_date
+    from core.clock import business_date
     from mediation.users import service
     from mediation.users.actor import system_actor
     from mediation.users.models import User

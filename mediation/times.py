@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from clock import BUSINESS_TZ
-from errors import ValidationFailed
+from core.clock import BUSINESS_TZ
+from core.errors import ValidationFailed
 
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)  # config CLOCK_SKEW_SECONDS
 

@@ -49,7 +49,7 @@ def app():
     if not glob.glob(os.path.join(DATA_DIR, "330681.json*")):
         pytest.exit(f"the county data is missing at {DATA_DIR} (set DEMO_DATA_DIR)", returncode=2)
     from api import create_app
-    from extensions import db
+    from core.db import db
 
     app = create_app("testing")
     with app.app_context():
@@ -75,8 +75,8 @@ def app():
 
 
 def _load_county(app) -> None:
-    from clock import business_date, utcnow
-    from extensions import db
+    from core.clock import business_date, utcnow
+    from core.db import db
     from geo.cells import generate_cells
     from geo.geojson import parse_feature_collection, read_geojson
     from geo.importer import import_areas
@@ -111,7 +111,7 @@ class _BoundSession(sqlalchemy.orm.Session):
 @pytest.fixture
 def db_session(app):
     """A session inside a transaction rolled back after the test (commits become savepoints)."""
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         connection = db.engine.connect()
@@ -156,7 +156,7 @@ def county_client(app, db_session, client):
 @pytest.fixture
 def committed(app):
     """A grid worker and a mediator committed for real; everything they made is removed after."""
-    from extensions import db
+    from core.db import db
     from tests.factories import cells_of, make_user, village_with_cells
 
     with app.app_context():

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import text
 
-from clock import utcnow
+from core.clock import utcnow
 from mediation.pii import vault_for
 from mediation.users import service
 from mediation.users.actor import system_actor

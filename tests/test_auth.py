@@ -103,7 +103,7 @@ def test_expired_token_is_refused(app, client, gw):
 def test_a_remembered_token_still_expires_and_still_gets_revoked(app, client, gw):
     """Verified tokens are remembered per process (extensions.VerifiedTokens): a token that
     worked stops working when it expires, and when its login is ended."""
-    from extensions import jwt
+    from api.extensions import jwt
 
     body = login(client, "t_gw")
     fam = pyjwt.decode(body["access_token"], options={"verify_signature": False})["fam"]

@@ -520,7 +520,7 @@ def _cases(app, db_session, c):
     from datetime import UTC, datetime
 
     from api.disputes import settings, store
-    from clock import business_date
+    from core.clock import business_date
     from mediation.attachments import PHOTO_TYPES, check
     from mediation.disputes.service import add_attachment, register_dispute
     from mediation.pii import vault_for
@@ -575,7 +575,7 @@ def _screening(app, db_session, c):
 
     from api.schemas.screening import RoundIn
     from api.screening import store
-    from clock import business_date
+    from core.clock import business_date
     from mediation.screening import service as screening
     from mediation.screening.models import ScreeningCampaign
     from mediation.users.actor import load_actor

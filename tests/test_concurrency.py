@@ -28,7 +28,7 @@ def _run(n, fn):
 
 
 def test_twenty_concurrent_registrations_with_one_client_id_make_one_case(app, committed):
-    from extensions import db
+    from core.db import db
 
     client = app.test_client()
     token = login(client, "c_gw")["access_token"]
@@ -55,7 +55,7 @@ def test_twenty_concurrent_registrations_with_one_client_id_make_one_case(app, c
 
 
 def test_two_concurrent_transitions_exactly_one_wins(app, committed):
-    from extensions import db
+    from core.db import db
 
     client = app.test_client()
     gw = bearer(login(client, "c_gw")["access_token"])
@@ -82,7 +82,7 @@ def test_two_concurrent_transitions_exactly_one_wins(app, committed):
 
 
 def test_concurrent_registrations_get_gap_free_numbers(app, committed):
-    from extensions import db
+    from core.db import db
 
     token = login(app.test_client(), "c_gw")["access_token"]
     with app.app_context():

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 def _register(app, db_session, user, cell, **over):
     from api.disputes import settings, store
     from api.schemas.disputes import DisputeIn
-    from clock import business_date
+    from core.clock import business_date
     from mediation.disputes.service import register_dispute
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
@@ -69,7 +69,7 @@ def _register(app, db_session, user, cell, **over):
 
 def _act(app, db_session, user, case, action, **payload):
     from api.disputes import settings
-    from clock import business_date
+    from core.clock import business_date
     from mediation.disputes.service import act
     from mediation.users.actor import load_actor
 
@@ -123,7 +123,7 @@ def _cleanup(db):
 def world(app):
     """Users of 牌头镇 and four cases: escalated to the township, RED, one with a script in its
     description, and one in 同山镇 (outside)."""
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         village = village_with_cells(db.session, TOWNSHIP, min_cells=2)
@@ -473,7 +473,7 @@ def test_walk_in_registration_with_a_point_picked_on_the_map(page, server, world
 
 
 def test_reveal_with_a_purpose_shows_the_phone_and_writes_the_access_log(app, page, server, world):
-    from extensions import db
+    from core.db import db
 
     driver, rec = page
     _login(driver, server, "b_center")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 from geo import crs
 
 

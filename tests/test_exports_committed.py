@@ -20,7 +20,7 @@ TOWNSHIP = "330681104"  # 店口镇, as in the `committed` fixture
 def exporting(app, committed):
     """The committed world plus a township centre user, and two open RED cases registered for
     real through the API; the centre user and their access-log rows are removed afterwards."""
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         make_user(app, db.session, "c_center", [{"role": "center_staff", "area_code": TOWNSHIP}])
@@ -59,7 +59,7 @@ def exporting(app, committed):
 
 
 def _exports_logged(app) -> list[tuple[str, str]]:
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         rows = db.session.execute(

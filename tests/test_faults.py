@@ -2,7 +2,7 @@
 middle of a sweep, the webhook receiver down for an hour (and for days), the attachment disk
 full, slow clients.
 
-The database fault runs the real service (gunicorn configured by gunicorn.conf.py) against a
+The database fault runs the real service (gunicorn configured by deploy/gunicorn.conf.py) against a
 throwaway PostgreSQL cluster this module creates (initdb in a temporary folder, unix socket only,
 one township of the real county), so it can be stopped and started without disturbing the rest
 of the suite. The other faults use the suite's test database.
@@ -217,14 +217,14 @@ def _children(pid: int) -> set[int]:
 
 
 class Gunicorn:
-    """The real service, started with the production settings (gunicorn.conf.py)."""
+    """The real service, started with the production settings (deploy/gunicorn.conf.py)."""
 
     def __init__(self, env: dict, log_path: str, **extra_env: str):
         self.port = _free_port()
         self.log_path = log_path
         self._log = open(log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT,
             env={**env, "HOST": "127.0.0.1", "PORT": str(self.port), "ACCESS_LOG": "", **extra_env},
             stdout=subprocess.DEVNULL,
@@ -555,7 +555,7 @@ def test_connection_lost_at_the_locate_step_answers_503_and_keeps_nothing(
     SQLAlchemy's error handling): the phone gets 503 with Retry-After, nothing is half-written,
     the dead connection is not handed out again, and the retry is accepted."""
     import geo.locate
-    from extensions import db
+    from core.db import db
     from tests.factories import bearer, dispute_payload, login
 
     client = app.test_client()
@@ -1026,7 +1026,7 @@ def _scheduler(extra: dict) -> subprocess.Popen:
 
 @pytest.fixture
 def due_sweep(app):
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         engine = db.engine
@@ -1188,7 +1188,7 @@ class SlowClient(threading.Thread):
 
 
 def test_slow_clients_do_not_stop_others_and_are_cut_off(app, suite, tmp_path):
-    import server
+    from deploy import server
 
     env = {
         **os.environ,
@@ -1197,7 +1197,7 @@ def test_slow_clients_do_not_stop_others_and_are_cut_off(app, suite, tmp_path):
         "LOGIN_RATE_LIMIT": "1000 per minute",  # the probes below log in and fail, many times
     }
     svc = Gunicorn(env, str(tmp_path / "gunicorn.log"))
-    workers, threads = 2, 8  # gunicorn.conf.py's defaults
+    workers, threads = 2, 8  # deploy/gunicorn.conf.py's defaults
     try:
         # More trickling heads than the service has threads, and a few trickling bodies.
         heads = [

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from errors import DomainError
+from core.errors import DomainError
 from tests.factories import case_world
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -251,7 +251,7 @@ def test_m3_report_cannot_be_drafted_or_submitted_before_its_period_ends(app, db
 
 
 def test_m3_drafts_api_refuses_a_month_not_over(app, client, db_session):
-    from clock import utcnow
+    from core.clock import utcnow
     from tests.factories import bearer, login, role_users
 
     ctx = role_users(app, db_session)
@@ -271,7 +271,7 @@ def test_m3_drafts_api_refuses_a_month_not_over(app, client, db_session):
 
 
 def test_m4_village_head_drafts_their_own_village_report(app, client, db_session):
-    from clock import utcnow
+    from core.clock import utcnow
     from mediation.reports.service import report_month_of
     from tests.factories import bearer, login, role_users
 
@@ -403,7 +403,7 @@ def test_minor_m14_red_case_reaches_the_township_and_the_county_when_configured(
 
 def test_minor_m14_red_alert_levels_is_a_setting(app, monkeypatch):
     from api.disputes import settings
-    from config import get_config
+    from core.config import get_config
 
     assert app.config["RED_ALERT_LEVELS"] == ["township"]
     monkeypatch.setenv("RED_ALERT_LEVELS", "township,county")
@@ -414,7 +414,7 @@ def test_minor_m14_red_alert_levels_is_a_setting(app, monkeypatch):
             get_config("testing")
     monkeypatch.setitem(app.config, "RED_ALERT_LEVELS", ["township", "county"])
     with app.test_request_context():
-        from extensions import db
+        from core.db import db
 
         assert settings().red_alert_levels == ("township", "county")
         db.session.remove()

@@ -165,7 +165,7 @@ def _every_status(app, db_session, c) -> dict:
 
     from api.disputes import settings, store
     from api.schemas.disputes import ActionIn, DisputeIn
-    from clock import business_date
+    from core.clock import business_date
     from mediation.disputes import service
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
@@ -329,7 +329,7 @@ def test_every_tag_is_fuzzed(api_schema):
 @pytest.mark.parametrize("tag", TAGS)
 def test_fuzz(app, api_schema, db_session, world, suite, tag):
     """No 5xx, documented statuses and schemas, negative data rejected, as every role."""
-    from extensions import limiter
+    from api.extensions import limiter
 
     checks = _checks()
     connection = db_session.get_bind()

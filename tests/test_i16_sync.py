@@ -13,7 +13,7 @@ def _key(e):
 
 
 def test_m11_sync_pages_hold_exactly_limit_entries(app, world):  # noqa: F811
-    from extensions import db
+    from core.db import db
     from mediation.users.actor import system_actor
     from mediation.users.service import assign_cell
 
@@ -100,7 +100,7 @@ def test_m7_offline_action_shows_device_and_server_time(app, world):  # noqa: F8
 def test_m4_offline_registration_outside_own_cells_is_flagged(app, world):  # noqa: F811
     import uuid
 
-    from extensions import db
+    from core.db import db
     from tests.factories import dispute_payload
 
     client = app.test_client()

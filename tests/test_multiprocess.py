@@ -70,7 +70,7 @@ def _start(port: int, extra_env: dict) -> subprocess.Popen:
 @pytest.fixture
 def committed_user(app):
     """A user committed for real (the servers run in other processes), deleted afterwards."""
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         make_user(app, db.session, "t_multi", [{"role": "grid_worker"}])

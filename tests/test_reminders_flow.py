@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from errors import DomainError
+from core.errors import DomainError
 from mediation.disputes.models import Dispute
 from mediation.reminders import planning, service
 from mediation.reminders.models import OPEN_STATES, Reminder

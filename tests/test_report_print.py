@@ -56,7 +56,7 @@ def at(m, d, h=9):
 def _township_workbook(app) -> tuple[bytes, dict, bytes]:
     """Cases, a long narrative and the compiled township report of October 2026 (report month
     2026-11), built in a transaction that is rolled back; the village's own workbook too."""
-    from extensions import db
+    from core.db import db
     from tests.conftest import _BoundSession
 
     with app.app_context():

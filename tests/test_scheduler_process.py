@@ -44,7 +44,7 @@ def _start(extra: dict) -> subprocess.Popen:
 
 @pytest.fixture
 def engine(app):
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         yield db.engine

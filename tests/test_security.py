@@ -410,7 +410,7 @@ def test_admin_sees_no_cases_and_workers_no_access_log(client, w):
 
 @pytest.fixture
 def limits(app):
-    from extensions import limiter
+    from api.extensions import limiter
 
     saved = {
         k: app.config[k] for k in ("LOGIN_RATE_LIMIT", "REVEAL_RATE_LIMIT", "PASSWORD_RATE_LIMIT")

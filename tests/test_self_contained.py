@@ -51,7 +51,7 @@ def test_no_code_reads_from_outside_the_checkout():
 
 
 def test_a_gzip_file_that_is_broken_is_a_clear_error(tmp_path):
-    from errors import DomainError
+    from core.errors import DomainError
 
     bad = tmp_path / "broken.json.gz"
     bad.write_bytes(b"\x1f\x8b not really gzip")

@@ -36,7 +36,7 @@ def test_cursor_round_trip_and_garbage():
     assert boot.position == cursors.Position(98, cursors.MAX_ID)
     import base64
 
-    from errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     forged = [
         base64.urlsafe_b64encode(raw.encode()).decode()
@@ -74,7 +74,7 @@ def test_protocol_is_documented_in_openapi(client):
 def world(app):
     """A grid worker (two cells), a second grid worker, the village mediator and the township
     centre, committed; everything made in the village is removed afterwards."""
-    from extensions import db
+    from core.db import db
 
     with app.app_context():
         village = village_with_cells(db.session, TOWNSHIP)
@@ -152,7 +152,7 @@ class Phone:
 
 def _register(app, client, username, cell, **kw):
     with app.app_context():
-        from extensions import db
+        from core.db import db
 
         payload = dispute_payload(db.session, cell, **kw)
     h = bearer(login(client, username)["access_token"])
@@ -223,7 +223,7 @@ def test_paging_first_and_incremental(app, world):
 
 
 def test_cell_reassignment_sends_tombstones_and_the_new_holder_gets_the_cell(app, world):
-    from extensions import db
+    from core.db import db
     from mediation.users.actor import system_actor
     from mediation.users.service import assign_cell
 
@@ -255,7 +255,7 @@ def test_cell_reassignment_sends_tombstones_and_the_new_holder_gets_the_cell(app
 
 
 def test_a_case_taken_away_with_its_cell_is_a_tombstone(app, world):
-    from extensions import db
+    from core.db import db
     from mediation.users.actor import system_actor
     from mediation.users.service import end_cell_assignment
 
@@ -288,7 +288,7 @@ def test_a_case_taken_away_with_its_cell_is_a_tombstone(app, world):
 
 
 def test_a_change_of_roles_asks_the_phone_to_sync_again(app, world):
-    from extensions import db
+    from core.db import db
 
     client = app.test_client()
     phone = Phone(client, "s_med")
@@ -306,7 +306,7 @@ def test_a_change_of_roles_asks_the_phone_to_sync_again(app, world):
 
 def test_a_change_waits_for_older_transactions_still_running(app, world):
     """A transaction that took its txid first but commits last is not skipped."""
-    from extensions import db
+    from core.db import db
 
     client = app.test_client()
     case = _register(app, client, "s_gw", world["cells"][0])
@@ -350,7 +350,7 @@ def test_push_semantics_replay_reuse_unknown_case_and_validation(app, world):
     phone = Phone(client, "s_gw")
     case_id = str(uuid.uuid4())
     with app.app_context():
-        from extensions import db
+        from core.db import db
 
         reg_payload = dispute_payload(db.session, world["cells"][0])
     accept = _op("transition", case_id, 1, action="accept")
@@ -455,7 +455,7 @@ def _prepare_agreed_case(app, client, cell):
 
 
 def test_a_day_offline_over_a_lossy_network(app, world):
-    from extensions import db
+    from core.db import db
 
     client = app.test_client()
     cells = world["cells"]
@@ -647,8 +647,8 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
     a puller loops meanwhile. Each committed transaction touching a case is served exactly once."""
     from api.disputes import settings
     from api.schemas.disputes import DisputeIn
-    from clock import business_date
-    from extensions import db
+    from core.clock import business_date
+    from core.db import db
     from mediation.disputes.service import act, register_dispute
     from mediation.pii import vault_for
     from mediation.sync.service import pull_changes

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from errors import DomainError
+from core.errors import DomainError
 from mediation.disputes import enums as E
 from mediation.disputes import workflow as W
 

@@ -23,9 +23,9 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from api.auth import policy_for, request_now
-from clock import BUSINESS_TZ, business_date
-from errors import DomainError
-from extensions import db
+from core.clock import BUSINESS_TZ, business_date
+from core.db import db
+from core.errors import DomainError
 from mediation.users import service as users
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLE_LABELS

@@ -30,9 +30,9 @@ from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
 from api.errors import flatten
 from api.schemas.disputes import DisputeIn, ListQuery
 from api.security import limited
-from clock import BUSINESS_TZ
-from errors import DomainError, NotFound, ValidationFailed
-from extensions import db
+from core.clock import BUSINESS_TZ
+from core.db import db
+from core.errors import DomainError, NotFound, ValidationFailed
 from geo import layers, pick
 from geo.scope import AreaScope, sql_params
 from mediation.disputes import queries, service

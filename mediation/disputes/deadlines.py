@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from clock import BUSINESS_TZ
+from core.clock import BUSINESS_TZ
 from mediation.calendar import WorkCalendar
 
 

@@ -10,8 +10,8 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from clock import BUSINESS_TZ
-from errors import ValidationFailed
+from core.clock import BUSINESS_TZ
+from core.errors import ValidationFailed
 from geo import crs as coordinates
 from mediation.disputes.enums import (
     CATEGORIES,

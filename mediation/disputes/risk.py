@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 from mediation.disputes.enums import BLUE, FORCED_RED_FLAGS, ORANGE, RED, YELLOW
 
 

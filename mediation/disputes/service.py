@@ -20,8 +20,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import prepared
-from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from core import fastsql
+from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from geo.cells import nearest_cell_of
 from geo.locate import locate
 from geo.scope import record_clause
@@ -170,7 +170,7 @@ def content_hash(data: dict, photos: list[Checked]) -> str:
 def next_case_number(db_session: Session, *, village_code: str, year: int) -> str:
     """Gap-free per village and year: the counter row stays locked until the transaction ends,
     and a rolled-back registration rolls its number back with it."""
-    seq = prepared.fetch_one(
+    seq = fastsql.fetch_one(
         db_session,
         """INSERT INTO case_counter (village_code, year, last_seq) VALUES (%(v)s, %(y)s, 1)
            ON CONFLICT (village_code, year) DO UPDATE SET last_seq = case_counter.last_seq + 1
@@ -225,7 +225,7 @@ def register_dispute(
         check_not_future(
             data.get(field), now=now, skew=settings.clock_skew, field=field, label=label
         )
-    if client_id is not None and prepared.fetch_one(
+    if client_id is not None and fastsql.fetch_one(
         db_session, "SELECT 1 FROM dispute WHERE id = %(id)s", {"id": client_id}
     ):
         existing = db_session.get(Dispute, client_id)
@@ -341,7 +341,7 @@ def register_dispute(
             # are then in the session as if loaded.
             for party in dispute.parties:
                 party.dispute_id = dispute.id
-            prepared.insert_new(
+            fastsql.insert_new(
                 db_session,
                 ([dispute], ()),
                 (dispute.parties, ("position",)),
@@ -351,7 +351,7 @@ def register_dispute(
                 (due, ("key",)),
                 (links, ("other_id", "kind")),
             )
-            prepared.adopt(
+            fastsql.adopt(
                 db_session, [dispute, *dispute.parties, assessment, event, *files, *due, *links]
             )
     except IntegrityError:
@@ -478,7 +478,7 @@ def _related(
     """Flag (never block) likely duplicates and recurrences: the links to add with the case,
     found in one prepared statement (same parties; same place)."""
     found: dict = {}
-    rows = prepared.fetch(
+    rows = fastsql.fetch(
         db_session,
         SQL_RELATED,
         {

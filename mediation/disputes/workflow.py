@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from errors import DomainError
+from core.errors import DomainError
 from mediation.disputes.enums import (
     ACCEPTED,
     AGREED,

@@ -9,9 +9,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from clock import utcnow
-from errors import DomainError
-from extensions import db
+from core.clock import utcnow
+from core.db import db
+from core.errors import DomainError
 from geo.cli import fail
 from mediation import calendar
 from mediation.disputes.service import load_official_calendar

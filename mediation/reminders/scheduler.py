@@ -20,8 +20,8 @@ from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 from sqlalchemy import text
 
-from clock import BUSINESS_TZ, utcnow
-from extensions import db
+from core.clock import BUSINESS_TZ, utcnow
+from core.db import db
 from mediation.reminders import service
 from mediation.screening import service as screening_service
 

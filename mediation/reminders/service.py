@@ -20,9 +20,9 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-import prepared
-from clock import BUSINESS_TZ
-from errors import NotFound
+from core import fastsql
+from core.clock import BUSINESS_TZ
+from core.errors import NotFound
 from mediation import calendar
 from mediation.disputes import deadlines
 from mediation.disputes.models import Agreement, Dispute
@@ -61,7 +61,7 @@ SQL_GRID_WORKER = """
 
 def _grid_worker(db_session: Session, cell_code: str, day: date) -> int | None:
     """The cell's grid worker on `day` (read on every registration and transition: prepared)."""
-    row = prepared.fetch_one(db_session, SQL_GRID_WORKER, {"cell": cell_code, "day": day})
+    row = fastsql.fetch_one(db_session, SQL_GRID_WORKER, {"cell": cell_code, "day": day})
     return row.user_id if row else None
 
 

@@ -12,8 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from clock import BUSINESS_TZ
-from errors import NotFound, ValidationFailed
+from core.clock import BUSINESS_TZ
+from core.errors import NotFound, ValidationFailed
 from geo.scope import SQL_INSIDE, AreaScope, sql_params
 from mediation.disputes.enums import (
     CATEGORIES,

@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from clock import BUSINESS_TZ
+from core.clock import BUSINESS_TZ
 from mediation.disputes.enums import CATEGORIES, KEY_AREAS, SOURCES
 
 # Level of the areas a breakdown is grouped by → the dispute column holding that code.

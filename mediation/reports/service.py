@@ -15,8 +15,8 @@ from decimal import Decimal
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from clock import BUSINESS_TZ
-from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.clock import BUSINESS_TZ
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from mediation.disputes import deadlines
 from mediation.disputes.enums import (
     CATEGORIES,

@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 
 LEVEL_LENGTH = {"county": 6, "township": 9, "village": 12, "cell": 15}
 _ROUND_COLUMN = {

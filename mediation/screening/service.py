@@ -19,8 +19,8 @@ from sqlalchemy import false, func, literal, or_, select, text, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clock import BUSINESS_TZ
-from errors import Conflict, NotFound, ValidationFailed
+from core.clock import BUSINESS_TZ
+from core.errors import Conflict, NotFound, ValidationFailed
 from geo import crs as crs_mod
 from geo.locate import check_point
 from geo.models import Area, GridCell

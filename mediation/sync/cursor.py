@@ -29,7 +29,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
 _POSITION = re.compile(r"^s1:(\d{1,19}):(\d{1,19})$")

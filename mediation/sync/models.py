@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
+from core.db import db
 
 # Entities in the log
 CASE = "case"  # a dispute row, or one of its reminders, changed (or it was deleted)

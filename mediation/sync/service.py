@@ -21,7 +21,7 @@ from sqlalchemy import and_, false, not_, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from errors import DomainError, NotFound, ValidationFailed
+from core.errors import DomainError, NotFound, ValidationFailed
 from geo.features import current_cells
 from geo.scope import record_clause
 from mediation import attachments

@@ -10,9 +10,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from clock import business_date, utcnow
-from errors import DomainError
-from extensions import db
+from core.clock import business_date, utcnow
+from core.db import db
+from core.errors import DomainError
 from geo.cli import fail
 from mediation.pii import vault_for
 from mediation.users import service

@@ -8,7 +8,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from errors import ValidationFailed
+from core.errors import ValidationFailed
 
 MIN_LENGTH = 10
 COMMON = {

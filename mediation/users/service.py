@@ -12,8 +12,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-import prepared
-from errors import DomainError, Forbidden, NotFound, ValidationFailed
+from core import fastsql
+from core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from geo.models import Area, GridCell
 from geo.scope import code_prefix_clause
 from mediation.pii import Vault, mask_phone, normalize_phone
@@ -547,7 +547,7 @@ def token_user(
     roles and the cells assigned to them today — one prepared statement on every request (it is
     the costliest part of a request's own overhead; bench/run.py --profile-register) — else
     None."""
-    row = prepared.fetch_one(
+    row = fastsql.fetch_one(
         db_session, SQL_LOGIN_ACCOUNT, {"user_id": user_id, "family_id": family_id, "today": today}
     )
     if row is None or row.revoked_at is not None or not row.is_active:

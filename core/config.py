@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 
 DEFAULT_SECRET = "dev-only-insecure-default-secret-change-me"  # noqa: S105 - refused in production (create_app)
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout
 
 
 def _int(name: str, default: int) -> int:

@@ -1,17 +1,17 @@
 """Gunicorn settings for production, used by scripts/serve.sh and by the fault tests.
 
 Threaded workers (gthread): a request waiting on the database or on a phone's upload holds one
-thread, not a whole process. The worker class (server.GuardedThreadWorker) also reads request
+thread, not a whole process. The worker class (deploy.server.GuardedThreadWorker) also reads request
 heads in its event loop, so a client trickling its headers holds no thread, and cuts off a body
-that arrives slower than a minimum rate (see server.py).
+that arrives slower than a minimum rate (see deploy/server.py).
 """
 
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))  # the pool keeps as many (config.py)
-worker_class = "server.GuardedThreadWorker"
+threads = int(os.environ.get("WEB_THREADS", "8"))  # the pool keeps as many (core/config.py)
+worker_class = "deploy.server.GuardedThreadWorker"
 # gthread workers heartbeat from their event loop: this only catches a stuck process.
 timeout = 60
 graceful_timeout = 20

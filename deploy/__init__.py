@@ -1,0 +1,1 @@
+"""Deployment: gunicorn settings and its worker class (slow clients), example units."""

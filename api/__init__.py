@@ -75,8 +75,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     )
     from api.jsonio import JSONProvider
     from geo.cli import geo_cli
-    from mediation.cli import demo_cli
-    from mediation.reminders.cli import calendar_cli, scheduler_cli
+    from mediation.cli import calendar_cli, demo_cli, scheduler_cli
     from mediation.users.cli import users_cli
 
     Flask.json_provider_class = JSONProvider

@@ -7,8 +7,7 @@ from sqlalchemy import text
 from api.auth import allow, request_now
 from api.inputs import Blueprint
 from core.db import db
-from mediation.calendar import loaded_years
-from mediation.reminders.service import calendar_warning
+from mediation.calendar import calendar_warning, loaded_years
 
 health_bp = Blueprint("health", __name__, url_prefix="/api/v1", description="运行状态")
 blueprints = [health_bp]

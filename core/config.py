@@ -111,7 +111,7 @@ class Config:
         # device times of offline operations) may be this far ahead of the server's clock (a
         # phone's clock is rarely exact); anything later is refused as in the future.
         self.CLOCK_SKEW_SECONDS = _int("CLOCK_SKEW_SECONDS", 300)
-        # Who is told of a RED case at once (mediation/reminders/planning.py RED_ALERT_ROLES):
+        # Who is told of a RED case at once (mediation/disputes/reminders.py RED_ALERT_ROLES):
         # the township centre; "township,county" adds the county centre.
         self.RED_ALERT_LEVELS = _levels("RED_ALERT_LEVELS", "township")
         # Reminders: overdue items go to the next level after this delay; webhook delivery

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from lunar_python import Lunar, Solar
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import fastsql
+from core.clock import BUSINESS_TZ
 from core.db import db
 from core.errors import ValidationFailed
 
@@ -152,6 +153,14 @@ def loaded_years(db_session: Session) -> frozenset[int]:
     return frozenset(
         db_session.scalars(db.select(CalendarDay.year).distinct()).all()  # a few rows a year
     )
+
+
+def calendar_warning(db_session: Session, *, now: datetime) -> dict | None:
+    """From 1 November, while next year's official holiday notice is not loaded: what to say."""
+    year = missing_next_year(loaded_years(db_session), now.astimezone(BUSINESS_TZ).date())
+    if year is None:
+        return None
+    return {"year": year, "message": missing_year_message(year)}
 
 
 def read_file(path: str) -> dict:

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 import api.auth
-from mediation.calendar import WorkCalendar, load_calendar, statutory_holidays
+from mediation.calendar import WorkCalendar, calendar_warning, load_calendar, statutory_holidays
+from mediation.disputes.scheduled import daily_digest
 from mediation.disputes.service import load_official_calendar
 from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
@@ -148,9 +149,9 @@ def test_health_warns_from_1_november_while_next_year_is_not_loaded(
 
 
 def test_admin_inbox_and_daily_digest_warn_of_the_missing_calendar(app, client, db_session, world):
-    assert reminders.calendar_warning(db_session, now=at(2026, 10, 31)) is None
-    reminders.daily_digest(db_session, now=at(2026, 11, 2, 8))
-    reminders.daily_digest(db_session, now=at(2026, 11, 3, 8))  # once per year, not per day
+    assert calendar_warning(db_session, now=at(2026, 10, 31)) is None
+    daily_digest(db_session, now=at(2026, 11, 2, 8))
+    daily_digest(db_session, now=at(2026, 11, 3, 8))  # once per year, not per day
     [warn] = db_session.scalars(select(Reminder).where(Reminder.kind == "calendar_missing")).all()
     assert (warn.recipient_role, warn.body["year"]) == ("admin", 2027)
     digest = db_session.scalar(
@@ -176,4 +177,4 @@ def test_admin_inbox_and_daily_digest_warn_of_the_missing_calendar(app, client, 
     )
     db_session.refresh(warn)
     assert warn.state == "cancelled"
-    assert reminders.calendar_warning(db_session, now=at(2026, 11, 11)) is None
+    assert calendar_warning(db_session, now=at(2026, 11, 11)) is None

@@ -290,7 +290,7 @@ def test_m4_village_head_drafts_their_own_village_report(app, client, db_session
 def test_m4_scheduler_catches_up_every_missed_job_once(app, db_session):
     from sqlalchemy import func, select, text
 
-    from mediation.reminders import scheduler
+    from mediation import scheduler
     from mediation.reminders.models import Reminder
     from mediation.reports.models import MonthlyReport
     from mediation.screening.models import ScreeningCampaign
@@ -350,7 +350,7 @@ def test_m4_scheduler_catches_up_every_missed_job_once(app, db_session):
 def test_m4_cron_jobs_have_no_misfire_limit(app):
     import inspect
 
-    from mediation.reminders import scheduler
+    from mediation import scheduler
 
     source = inspect.getsource(scheduler.run_forever)
     assert '"misfire_grace_time": None' in source and 'run_job(app, "catch_up")' in source

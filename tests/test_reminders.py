@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from mediation import scheduler
 from mediation.calendar import load_calendar
+from mediation.disputes.scheduled import daily_digest
 from mediation.reminders import service
 from mediation.reminders.models import OutboxMessage, Reminder
+from mediation.reports.scheduled import monthly_report_reminders
 from tests.factories import Api, case_world
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -82,9 +85,9 @@ def test_a_case_walked_through_a_month(db_session, world):
     assert kinds["judicial_confirmation"].due_at.date() == date(2027, 1, 9)
 
     assert service.sweep(db_session, now=at(2026, 12, 20, 8), webhook=False) == 1
-    assert service.supervise(db_session, now=at(2026, 12, 21, 12), delay=timedelta(hours=24)) == 0
-    assert service.supervise(db_session, now=at(2026, 12, 22, 8), delay=timedelta(hours=24)) == 1
-    assert service.supervise(db_session, now=at(2026, 12, 22, 9), delay=timedelta(hours=24)) == 0
+    assert scheduler.supervise(db_session, now=at(2026, 12, 21, 12), delay=timedelta(hours=24)) == 0
+    assert scheduler.supervise(db_session, now=at(2026, 12, 22, 8), delay=timedelta(hours=24)) == 1
+    assert scheduler.supervise(db_session, now=at(2026, 12, 22, 9), delay=timedelta(hours=24)) == 0
     sup = db_session.scalar(
         select(Reminder).where(Reminder.kind == "supervision", Reminder.dispute_id == d.id)
     )
@@ -168,15 +171,15 @@ def test_inbox_lists_counts_and_acknowledges(client, db_session, world):
 
 def test_digest_and_monthly_report_reminders_are_made_once(db_session, world):
     world["register"](at(2026, 12, 1), risk={"likelihood": 4, "severity": 4})
-    assert service.monthly_report_reminders(db_session, now=at(2026, 12, 1, 6)) == 518
-    assert service.monthly_report_reminders(db_session, now=at(2026, 12, 1, 7)) == 518
+    assert monthly_report_reminders(db_session, now=at(2026, 12, 1, 6)) == 518
+    assert monthly_report_reminders(db_session, now=at(2026, 12, 1, 7)) == 518
     assert db_session.scalar(
         select(Reminder).where(
             Reminder.kind == "monthly_report", Reminder.area_code == world["village"]
         )
     ).due_at == at(2026, 12, 18, 23, 59) + timedelta(seconds=59)  # the end of the 18th (m3)
-    service.daily_digest(db_session, now=at(2026, 12, 2, 8))
-    service.daily_digest(db_session, now=at(2026, 12, 2, 8, 5))
+    daily_digest(db_session, now=at(2026, 12, 2, 8))
+    daily_digest(db_session, now=at(2026, 12, 2, 8, 5))
     digests = db_session.scalars(
         select(Reminder).where(Reminder.kind == "daily_digest", Reminder.area_code == "330681109")
     ).all()

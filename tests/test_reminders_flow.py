@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from core.errors import DomainError
+from mediation.disputes import reminders as planning
 from mediation.disputes.models import Dispute
-from mediation.reminders import planning, service
+from mediation.reminders import service
 from mediation.reminders.models import OPEN_STATES, Reminder
 from tests.factories import case_world
 
@@ -144,7 +145,7 @@ def _actor_for(d: Dispute, action: str) -> str:
 
 def _check(db_session, d: Dispute, now: datetime) -> None:
     """Every wanted reminder is live exactly once; nothing else is live."""
-    wants = planning.wanted(service.facts_of(db_session, d, now), lead=service.DEFAULT_LEAD)
+    wants = planning.wanted(planning.facts_of(db_session, d, now), lead=planning.DEFAULT_LEAD)
     wanted_keys = sorted({w.key(d.id) for w in wants})
     rows = live(db_session, d)
     assert sorted(r.key for r in rows) == wanted_keys, (d.status, d.handling_level)

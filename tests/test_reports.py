@@ -15,10 +15,10 @@ import sqlalchemy
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 
-from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
 from mediation.reports import console, exports, metrics, service
 from mediation.reports.models import MonthlyReport
+from mediation.reports.scheduled import monthly_report_reminders
 from tests.factories import bearer, case_world, login
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -305,7 +305,7 @@ def test_dashboard_measures_match_the_hand_count(db_session, month):
 
 
 def _draft(db_session, month, now=None):
-    reminders.monthly_report_reminders(db_session, now=at(11, 1, 6))
+    monthly_report_reminders(db_session, now=at(11, 1, 6))
     service.generate_drafts(
         db_session,
         month="2026-11",

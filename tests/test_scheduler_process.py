@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from mediation.reminders.scheduler import LOCK_KEY
+from mediation.scheduler import LOCK_KEY
 from tests.test_reminders import Receiver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

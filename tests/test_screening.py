@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from api.schemas.disputes import DisputeIn
 from api.schemas.screening import CampaignIn, RoundIn
+from mediation import scheduler
 from mediation.calendar import load_calendar
 from mediation.disputes import service as disputes
 from mediation.disputes.deadlines import Limits
@@ -179,11 +180,11 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
             if r.body.get("overdue_kind") == "screening_due"
         ]
 
-    reminders.supervise(db_session, now=at(2026, 12, 16, 9), delay=delay)
+    scheduler.supervise(db_session, now=at(2026, 12, 16, 9), delay=delay)
     assert screening_supervision() == []
-    reminders.supervise(db_session, now=at(2026, 12, 17, 8), delay=delay)
+    scheduler.supervise(db_session, now=at(2026, 12, 17, 8), delay=delay)
     assert len(screening_supervision()) == 2 * (n - 3)
-    reminders.supervise(db_session, now=at(2026, 12, 17, 9), delay=delay)
+    scheduler.supervise(db_session, now=at(2026, 12, 17, 9), delay=delay)
     assert len(screening_supervision()) == 2 * (n - 3)  # once
     sup = [r for r in screening_supervision() if r.area_code == c[3]]
     assert {(r.recipient_role, r.recipient_area) for r in sup} == {
@@ -556,7 +557,7 @@ def test_monthly_campaigns_are_created_once_per_township(db_session):
 
 
 def test_the_scheduler_job_runs_both_steps(app, db_session):
-    from mediation.reminders.scheduler import jobs
+    from mediation.scheduler import jobs
 
     with app.app_context():
         result = jobs(app)["screening"](at(2027, 3, 29, 7))

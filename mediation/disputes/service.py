@@ -28,6 +28,7 @@ from geo.scope import record_clause
 from mediation import calendar
 from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk, workflow
+from mediation.disputes import reminders as case_reminders
 from mediation.disputes.enums import (
     AGREED,
     CLOSED_STATUSES,
@@ -55,9 +56,9 @@ from mediation.disputes.models import (
     Party,
     RiskAssessment,
 )
+from mediation.disputes.reminders import DEFAULT_RED_ALERT_LEVELS
 from mediation.pii import Vault, mask_id, mask_phone
 from mediation.reminders import service as reminders
-from mediation.reminders.planning import DEFAULT_RED_ALERT_LEVELS
 from mediation.times import DEFAULT_CLOCK_SKEW, check_not_before, check_not_future
 from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER, LEADER, REVEAL_ROLES
@@ -314,7 +315,7 @@ def register_dispute(
                 )
                 for p in photos
             ]
-            due = reminders.for_new_case(
+            due = case_reminders.for_new_case(
                 db_session, dispute=dispute, now=now, red_alert_levels=settings.red_alert_levels
             )
             links = _related(db_session, dispute, (where.lon, where.lat), settings, now)
@@ -690,7 +691,7 @@ def act(
         device_at=device_time,
     )
     db_session.flush()
-    reminders.sync_case(
+    case_reminders.sync_case(
         db_session,
         dispute=dispute,
         now=now,
@@ -725,7 +726,7 @@ def recount_provisional_deadlines(
         if d.next_due_at != before:
             changed += 1
             db_session.flush()
-            reminders.sync_case(db_session, dispute=d, now=now, reason="calendar_loaded")
+            case_reminders.sync_case(db_session, dispute=d, now=now, reason="calendar_loaded")
     db_session.flush()
     return changed
 

@@ -1,4 +1,5 @@
-"""Reminder use cases and jobs: sync with a case, sweep, supervise, digest, monthly report, deliver.
+"""Reminder rows by key, for every domain (it knows no dispute): upsert, cancel, sweep, supervise
+(each domain says whom to tell), deliver, inbox.
 
 Jobs take an explicit `now`, claim rows with FOR UPDATE SKIP LOCKED and commit per batch (sweep,
 supervision) or per message (delivery), so a crash loses nothing and repeats at most the message
@@ -14,19 +15,14 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core import fastsql
-from core.clock import BUSINESS_TZ
 from core.errors import NotFound
-from mediation import calendar
-from mediation.disputes import deadlines
-from mediation.disputes.models import Agreement, Dispute
-from mediation.reminders import planning
+from mediation.reminders.kinds import TITLES, Recipient
 from mediation.reminders.models import (
     ACKNOWLEDGED,
     CANCELLED,
@@ -43,133 +39,10 @@ from mediation.users.actor import Actor
 from mediation.users.enums import ADMIN
 
 log = logging.getLogger(__name__)
-DEFAULT_LEAD = {
-    "acceptance": timedelta(days=1),
-    "mediation": timedelta(days=3),
-    "escalation_acceptance": timedelta(hours=12),
-    "follow_up_visit": timedelta(days=1),
-    "second_visit": timedelta(days=1),
-    "judicial_confirmation": timedelta(days=5),
-}
 
 
-SQL_GRID_WORKER = """
-    SELECT user_id FROM cell_assignment
-    WHERE cell_code = %(cell)s AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s)
-    LIMIT 1"""
-
-
-def _grid_worker(db_session: Session, cell_code: str, day: date) -> int | None:
-    """The cell's grid worker on `day` (read on every registration and transition: prepared)."""
-    row = fastsql.fetch_one(db_session, SQL_GRID_WORKER, {"cell": cell_code, "day": day})
-    return row.user_id if row else None
-
-
-def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> planning.CaseFacts:
-    """What planning needs, read from the case."""
-    judicial = None
-    if dispute.status in ("agreed", "follow_up"):
-        judicial = db_session.scalar(
-            select(Agreement.judicial_confirmation_due_on)
-            .where(Agreement.dispute_id == dispute.id, Agreement.form == "written")
-            .order_by(Agreement.id.desc())
-            .limit(1)
-        )
-    return planning.CaseFacts(
-        id=dispute.id,
-        status=dispute.status,
-        handling_level=dispute.handling_level,
-        escalation_target=dispute.escalation_target,
-        cell_code=dispute.cell_code,
-        village_code=dispute.village_code,
-        township_code=dispute.township_code,
-        county_code=dispute.county_code,
-        next_due_at=dispute.next_due_at,
-        next_due_kind=dispute.next_due_kind,
-        risk_level=dispute.risk_level,
-        red_since=dispute.red_since,
-        leader_id=dispute.leader_id,
-        judicial_due_on=judicial,
-        grid_worker_id=_grid_worker(
-            db_session, dispute.cell_code, now.astimezone(BUSINESS_TZ).date()
-        ),
-    )
-
-
-def for_new_case(
-    db_session: Session,
-    *,
-    dispute: Dispute,
-    now: datetime,
-    red_alert_levels: tuple[str, ...] = planning.DEFAULT_RED_ALERT_LEVELS,
-) -> list[Reminder]:
-    """The reminders a case being registered needs, as rows to add with it (not yet added): the
-    case has no reminders to reconcile, so registration writes them with the case."""
-    wants = planning.wanted(
-        facts_of(db_session, dispute, now), lead=DEFAULT_LEAD, red_alert_levels=red_alert_levels
-    )
-    return [
-        Reminder(
-            key=w.key(dispute.id),
-            kind=w.kind,
-            dispute_id=dispute.id,
-            area_code=dispute.cell_code,
-            recipient_id=w.recipient.user_id,
-            recipient_role=w.recipient.role,
-            recipient_area=w.recipient.area,
-            due_at=w.due_at,
-            remind_at=w.remind_at,
-            state=PENDING,
-            title=planning.TITLES[w.kind],
-            body={"case_number": dispute.case_number},
-            created_at=now,
-        )
-        for w in {w.key(dispute.id): w for w in wants}.values()
-    ]
-
-
-def sync_case(
-    db_session: Session,
-    *,
-    dispute: Dispute,
-    now: datetime,
-    reason: str,
-    red_alert_levels: tuple[str, ...] = planning.DEFAULT_RED_ALERT_LEVELS,
-) -> None:
-    """Create the reminders the case now needs, cancel those it no longer needs (flush only)."""
-    wants = planning.wanted(
-        facts_of(db_session, dispute, now), lead=DEFAULT_LEAD, red_alert_levels=red_alert_levels
-    )
-    keys = {w.key(dispute.id): w for w in wants}
-    current = db_session.scalars(
-        select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
-    ).all()
-    for r in current:
-        if r.kind != "supervision" and r.key not in keys:
-            _cancel(r, now, reason)
-    open_ids = {r.id for r in current if r.state != CANCELLED}
-    for r in current:  # supervision lives as long as the overdue item it supervises
-        if r.kind == "supervision" and r.parent_id not in open_ids:
-            _cancel(r, now, reason)
-    live = {r.key for r in current if r.state != CANCELLED}
-    for key, w in keys.items():
-        if key in live:
-            continue
-        _insert(
-            db_session,
-            key=key,
-            kind=w.kind,
-            dispute=dispute,
-            recipient=w.recipient,
-            due_at=w.due_at,
-            remind_at=w.remind_at,
-            now=now,
-            body={"case_number": dispute.case_number},
-        )
-    db_session.flush()
-
-
-def _cancel(r: Reminder, now: datetime, reason: str) -> None:
+def cancel(r: Reminder, now: datetime, reason: str) -> None:
+    """Cancel one reminder (it stays as history)."""
     r.state, r.cancelled_at, r.cancel_reason = CANCELLED, now, reason
 
 
@@ -195,48 +68,49 @@ def cancel_keys(db_session: Session, *, keys: list[str], now: datetime, reason: 
         else []
     )
     for r in [*rows, *children]:
-        _cancel(r, now, reason)
+        cancel(r, now, reason)
     db_session.flush()
     return len(rows)
 
 
-def _insert(
+def upsert(
     db_session: Session,
     *,
     key: str,
     kind: str,
-    dispute: Dispute | None,
-    recipient,
+    recipient: Recipient,
     due_at: datetime,
     remind_at: datetime,
     now: datetime,
     body: dict,
-    area: str | None = None,
+    area: str,
+    dispute_id=None,
     parent_id: int | None = None,
+    title: str | None = None,
 ) -> None:
+    """Create the reminder with this key unless one is live already (a case's key is unique
+    among live rows; a reminder of no case is made once per key)."""
     db_session.execute(
         insert(Reminder)
         .values(
             key=key,
             kind=kind,
-            dispute_id=dispute.id if dispute else None,
+            dispute_id=dispute_id,
             parent_id=parent_id,
-            area_code=area
-            if area is not None
-            else (dispute.cell_code if dispute else recipient.area),
+            area_code=area,
             recipient_id=recipient.user_id,
             recipient_role=recipient.role,
             recipient_area=recipient.area,
             due_at=due_at,
             remind_at=remind_at,
             state=PENDING,
-            title=planning.TITLES[kind],
+            title=title or TITLES[kind],
             body=body,
             created_at=now,
         )
         .on_conflict_do_nothing(
             index_elements=["key"],
-            index_where=text(LIVE_CASE_KEY if dispute is not None else NO_CASE_KEY),
+            index_where=text(LIVE_CASE_KEY if dispute_id is not None else NO_CASE_KEY),
         )
     )
 
@@ -293,8 +167,23 @@ def _payload(r: Reminder) -> dict:
     }
 
 
-def supervise(db_session: Session, *, now: datetime, delay: timedelta, batch: int = 500) -> int:
-    """Overdue items go to the next level as supervision (督办), once each."""
+Sender = Callable[[dict, str], None]
+
+
+Supervisor = Callable[[Session, list[Reminder], datetime], int]
+
+
+def supervise(
+    db_session: Session,
+    *,
+    now: datetime,
+    delay: timedelta,
+    supervisors: list[Supervisor],
+    batch: int = 500,
+) -> int:
+    """Overdue items go one level up as supervision (督办), once each: claim a batch of overdue
+    unsupervised reminders, mark them, let each domain's supervisor raise what it owns; commit
+    per batch. Returns how many supervision reminders were raised."""
     made = 0
     while True:
         rows = db_session.scalars(
@@ -310,194 +199,30 @@ def supervise(db_session: Session, *, now: datetime, delay: timedelta, batch: in
         ).all()
         if not rows:
             return made
-        ids = {r.dispute_id for r in rows if r.dispute_id}
-        cases = {d.id: d for d in db_session.scalars(select(Dispute).where(Dispute.id.in_(ids)))}
         for r in rows:
             r.supervised_at = now
-            dispute = cases.get(r.dispute_id)
-            if dispute is None:
-                if r.kind == "screening_due":
-                    made += _supervise_screening(db_session, r, now)
-                continue
-            level = (
-                dispute.handling_level
-                if dispute.handling_level in planning.NEXT_LEVEL
-                else "village"
-            )
-            who = planning.supervisor_for(
-                level, {"township": dispute.township_code, "county": dispute.county_code}
-            )
-            if who is None:
-                continue
-            _insert(
-                db_session,
-                key=f"supervise:{r.id}",
-                kind="supervision",
-                dispute=dispute,
-                recipient=who,
-                due_at=now,
-                remind_at=now,
-                now=now,
-                parent_id=r.id,
-                body={
-                    "case_number": dispute.case_number,
-                    "overdue_kind": r.kind,
-                    "overdue_since": r.due_at.isoformat(),
-                },
-            )
-            made += 1
+        for supervisor in supervisors:
+            made += supervisor(db_session, rows, now)
         db_session.commit()
 
 
-def _supervise_screening(db_session: Session, r: Reminder, now: datetime) -> int:
-    """A cell still not screened after the delay: 督办 to its village head and township centre."""
-    cell = r.area_code
-    body = {
-        "overdue_kind": r.kind,
-        "overdue_since": r.due_at.isoformat(),
-        "cell_code": cell,
-        "campaign_id": (r.body or {}).get("campaign_id"),
-        "campaign_title": (r.body or {}).get("campaign_title"),
-    }
-    for suffix, who in (
-        ("", planning.Recipient(role="village_admin", area=cell[:12])),
-        (":township", planning.Recipient(role="center_staff", area=cell[:9])),
-    ):
-        _insert(
-            db_session,
-            key=f"supervise:{r.id}{suffix}",
-            kind="supervision",
-            dispute=None,
-            recipient=who,
-            due_at=now,
-            remind_at=now,
-            now=now,
-            area=cell,
-            parent_id=r.id,
-            body=body,
-        )
-    return 2
-
-
-def calendar_warning(db_session: Session, *, now: datetime) -> dict | None:
-    """From 1 November, while next year's official holiday notice is not loaded: what to say."""
-    year = calendar.missing_next_year(
-        calendar.loaded_years(db_session), now.astimezone(BUSINESS_TZ).date()
-    )
-    if year is None:
-        return None
-    return {"year": year, "message": calendar.missing_year_message(year)}
-
-
-def _warn_admins_of_calendar(db_session: Session, warning: dict, now: datetime) -> None:
-    """One inbox item for the system administrators per missing year."""
-    _insert(
+def raise_supervision(
+    db_session: Session, r: Reminder, *, who: Recipient, now: datetime, body: dict, suffix=""
+) -> None:
+    """The 督办 reminder raised on an overdue one (flush-free)."""
+    upsert(
         db_session,
-        key=f"calendar:missing:{warning['year']}",
-        kind="calendar_missing",
-        dispute=None,
-        recipient=planning.Recipient(role=ADMIN),
-        due_at=datetime.combine(date(warning["year"], 1, 1), time(0), BUSINESS_TZ),
+        key=f"supervise:{r.id}{suffix}",
+        kind="supervision",
+        dispute_id=r.dispute_id,
+        recipient=who,
+        due_at=now,
         remind_at=now,
         now=now,
-        area="",
-        body=warning,
+        area=r.area_code,
+        parent_id=r.id,
+        body={"overdue_kind": r.kind, "overdue_since": r.due_at.isoformat(), **body},
     )
-
-
-def daily_digest(db_session: Session, *, now: datetime) -> int:
-    """One digest a day for each township centre: new RED/ORANGE, overdue by village, escalations
-    waiting, villages whose monthly report reminder is still open; and, while next year's holiday
-    calendar is missing, a warning to the centres and to the administrators' inbox."""
-    day = now.astimezone(BUSINESS_TZ).date()
-    warning = calendar_warning(db_session, now=now)
-    if warning:
-        _warn_admins_of_calendar(db_session, warning, now)
-    since = datetime.combine(day - timedelta(days=1), time(0), BUSINESS_TZ)
-    townships = db_session.scalars(
-        text("SELECT code FROM area WHERE level = 'township' AND valid_to IS NULL")
-    )
-    made = 0
-    for code in townships:
-        stats = db_session.execute(
-            text(
-                """SELECT
-                     count(*) FILTER (WHERE risk_level IN ('red', 'orange') AND registered_at >= :since) AS new_high,
-                     count(*) FILTER (WHERE next_due_at < :now) AS overdue,
-                     count(*) FILTER (WHERE escalation_target IS NOT NULL) AS escalations
-                   FROM dispute WHERE township_code = :t"""
-            ),
-            {"since": since, "now": now, "t": code},
-        ).one()
-        by_village = dict(
-            db_session.execute(
-                text("""SELECT village_code, count(*) FROM dispute WHERE township_code = :t AND next_due_at < :now
-                    GROUP BY village_code ORDER BY village_code"""),
-                {"t": code, "now": now},
-            ).all()
-        )
-        missing = list(
-            db_session.scalars(
-                text("""SELECT area_code FROM reminder WHERE kind = 'monthly_report' AND state <> 'cancelled'
-                    AND area_code LIKE :p AND due_at < :now ORDER BY area_code"""),
-                {"p": f"{code}%", "now": now},
-            )
-        )
-        at = datetime.combine(day, time(8), BUSINESS_TZ)
-        _insert(
-            db_session,
-            key=f"digest:{code}:{day.isoformat()}",
-            kind="daily_digest",
-            dispute=None,
-            recipient=planning.Recipient(role="center_staff", area=code),
-            due_at=at,
-            remind_at=at,
-            now=now,
-            area=code,
-            body={
-                "date": day.isoformat(),
-                "new_red_orange": stats.new_high,
-                "overdue": stats.overdue,
-                "overdue_by_village": by_village,
-                "escalations_waiting": stats.escalations,
-                "villages_missing_report": missing,
-                **({"calendar_warning": warning} if warning else {}),
-            },
-        )
-        made += 1
-    db_session.commit()
-    return made
-
-
-def monthly_report_reminders(db_session: Session, *, now: datetime, due_day: int = 18) -> int:
-    """Each village's report for this month is due by the end of the 18th (Asia/Shanghai)."""
-    day = now.astimezone(BUSINESS_TZ).date()
-    due_at = deadlines.report_due(day.strftime("%Y-%m"), due_day)
-    remind_at = due_at - timedelta(days=3)
-    month = day.strftime("%Y-%m")
-    villages = db_session.scalars(
-        text("SELECT code FROM area WHERE level = 'village' AND valid_to IS NULL")
-    )
-    n = 0
-    for code in villages:
-        _insert(
-            db_session,
-            key=f"village:{code}:monthly_report:{month}",
-            kind="monthly_report",
-            dispute=None,
-            recipient=planning.Recipient(role="village_admin", area=code),
-            due_at=due_at,
-            remind_at=remind_at,
-            now=now,
-            area=code,
-            body={"month": month},
-        )
-        n += 1
-    db_session.commit()
-    return n
-
-
-Sender = Callable[[dict, str], None]
 
 
 def webhook_sender(url: str, secret: str, timeout: float = 5.0) -> Sender:

@@ -28,8 +28,8 @@ from geo.scope import code_prefix_clause, record_clause
 from mediation.attachments import Checked, FileStore
 from mediation.disputes.models import Dispute
 from mediation.disputes.service import visible_clause as dispute_visible
-from mediation.reminders import planning
 from mediation.reminders import service as reminders
+from mediation.reminders.kinds import TITLES
 from mediation.screening import metrics
 from mediation.screening.enums import (
     CELL_STATES,
@@ -760,7 +760,7 @@ def late_cell_reminders(
                     "due": due,
                     "due_on": c.due_on.isoformat(),
                     "remind": due - lead,
-                    "title": planning.TITLES["screening_due"],
+                    "title": TITLES["screening_due"],
                     "now": now,
                     "today": today,
                     "prefix": f"{c.area_code}%",

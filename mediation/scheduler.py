@@ -1,4 +1,4 @@
-"""The scheduler process: APScheduler jobs over the reminder tables, one active process at a time.
+"""The job table and the scheduler process: every package's jobs, one active process at a time.
 
 Started with `flask scheduler run` (the run command starts it next to gunicorn), never inside web
 workers. A PostgreSQL advisory lock held on a dedicated connection makes a second process stand by
@@ -22,11 +22,23 @@ from sqlalchemy import text
 
 from core.clock import BUSINESS_TZ, utcnow
 from core.db import db
+from mediation.disputes import scheduled as disputes_jobs
 from mediation.reminders import service
+from mediation.reports import scheduled as reports_jobs
+from mediation.reports import service as reports
+from mediation.screening import scheduled as screening_jobs
 from mediation.screening import service as screening_service
 
 log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
+
+
+SUPERVISORS = [disputes_jobs.supervise_cases, screening_jobs.supervise_screening]
+
+
+def supervise(db_session, *, now: datetime, delay: timedelta) -> int:
+    """督办 of every overdue reminder, each domain telling whom (cases, screening)."""
+    return service.supervise(db_session, now=now, delay=delay, supervisors=SUPERVISORS)
 
 
 def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
@@ -36,10 +48,8 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
     def sweep(now):
         return service.sweep(db.session, now=now, webhook=bool(cfg["WEBHOOK_URL"]))
 
-    def supervise(now):
-        return service.supervise(
-            db.session, now=now, delay=timedelta(hours=cfg["SUPERVISION_DELAY_HOURS"])
-        )
+    def supervise_job(now):
+        return supervise(db.session, now=now, delay=timedelta(hours=cfg["SUPERVISION_DELAY_HOURS"]))
 
     def deliver(now):
         if not cfg["WEBHOOK_URL"]:
@@ -51,14 +61,14 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         )
 
     def digest(now):
-        return service.daily_digest(db.session, now=now)
+        return disputes_jobs.daily_digest(db.session, now=now)
 
     def monthly(now):
-        return service.monthly_report_reminders(db.session, now=now, due_day=cfg["REPORT_DUE_DAY"])
+        return reports_jobs.monthly_report_reminders(
+            db.session, now=now, due_day=cfg["REPORT_DUE_DAY"]
+        )
 
     def report_drafts(now):
-        from mediation.reports import service as reports
-
         settings = reports.ReportSettings(
             due_day=cfg["REPORT_DUE_DAY"],
             first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
@@ -77,7 +87,7 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
 
     return {
         "sweep": sweep,
-        "supervise": supervise,
+        "supervise": supervise_job,
         "deliver": deliver,
         "digest": digest,
         "monthly_report": monthly,
@@ -111,8 +121,6 @@ def last_fire(spec: dict, now: datetime, horizon: timedelta = timedelta(days=62)
 def _drafts_missing(app: Flask, at: datetime, now: datetime) -> int:
     """The drafts of the report month of the missed run `at` (figures as of now), only where a
     village has none yet: a draft the village head is working on is left alone."""
-    from mediation.reports import service as reports
-
     cfg = app.config
     settings = reports.ReportSettings(
         due_day=cfg["REPORT_DUE_DAY"],

@@ -31,7 +31,9 @@ from core.errors import DomainError, ValidationFailed
 from geo.crs import WGS84
 from mediation import attachments
 from mediation.calendar import load_calendar
-from mediation.disputes import queries, service
+from mediation.disputes import files as case_files
+from mediation.disputes import flow, queries, registration
+from mediation.disputes import settings as case_settings
 from mediation.disputes.deadlines import limits_from_config
 from mediation.disputes.enums import LEVEL_LABELS, LEVELS, STATUS_LABELS, STATUSES
 from mediation.disputes.workflow import TRANSITIONS, workers_at
@@ -53,10 +55,10 @@ REGISTRARS = (GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN)
 WORKERS = (GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN)
 
 
-def settings() -> service.Settings:
+def settings() -> case_settings.Settings:
     """Use-case settings from the app config."""
     cfg = current_app.config
-    return service.Settings(
+    return case_settings.Settings(
         limits=limits_from_config(cfg, load_calendar(db.session)),
         locate_tolerance_m=cfg["LOCATE_TOLERANCE_M"],
         group_min_parties=cfg["GROUP_MIN_PARTIES"],
@@ -149,7 +151,7 @@ class Disputes(MethodView):
         """Register a dispute where it happened; routed to its cell, village and township."""
         now = request_now()
         check_dates(data, now)
-        done = service.register_dispute(
+        done = registration.register_dispute(
             db.session,
             actor=current_actor(),
             data=data,
@@ -293,7 +295,7 @@ class Action(MethodView):
         """Take one step of the flow (the table of actions is generated from the workflow)."""
         if action not in TRANSITIONS:
             raise DomainError("未知的操作", code="unknown_action", status=404)
-        service.act(
+        flow.act(
             db.session,
             actor=current_actor(),
             dispute_id=dispute_id,
@@ -315,7 +317,7 @@ class PartyReveal(MethodView):
     @disputes_bp.response(200, RevealOut)
     def post(self, data, dispute_id, party_id):
         """A party's full ID number or phone, for roles that need it; written to the access log."""
-        value = service.reveal_party_field(
+        value = case_files.reveal_party_field(
             db.session,
             actor=current_actor(),
             dispute_id=dispute_id,
@@ -352,7 +354,7 @@ class Attachments(MethodView):
             max_bytes=cfg["MAX_ATTACHMENT_BYTES"],
             field="file",
         )
-        att, created = service.add_attachment(
+        att, created = case_files.add_attachment(
             db.session,
             actor=current_actor(),
             dispute_id=dispute_id,
@@ -371,7 +373,7 @@ class AttachmentFile(MethodView):
     @disputes_bp.response(200, description="文件内容")
     def get(self, dispute_id, attachment_id):
         """Download an attachment of a case you may see."""
-        att = service.get_attachment(
+        att = case_files.get_attachment(
             db.session, actor=current_actor(), dispute_id=dispute_id, attachment_id=attachment_id
         )
         path = store().path(att.sha256)

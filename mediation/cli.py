@@ -18,7 +18,7 @@ from geo.cli import fail, import_files, run_generate
 from geo.quality import format_report, quality_report
 from mediation import calendar, scheduler
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
-from mediation.disputes.service import load_official_calendar
+from mediation.disputes.holidays import load_official_calendar
 from mediation.pii import vault_for
 from mediation.screening.service import ensure_monthly_campaigns
 from mediation.users.passwords import hasher_for

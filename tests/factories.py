@@ -217,13 +217,14 @@ def case_world(app, db_session, *, today) -> dict:
     from api.disputes import store
     from api.schemas.disputes import DisputeIn
     from mediation.calendar import load_calendar
-    from mediation.disputes import service as disputes
+    from mediation.disputes import flow, registration
+    from mediation.disputes import settings as case_settings
     from mediation.disputes.deadlines import Limits
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
 
     ctx = role_users(app, db_session)
-    settings = disputes.Settings(
+    settings = case_settings.Settings(
         limits=Limits(calendar=load_calendar(db_session)), locate_tolerance_m=150
     )
     actors = {k: load_actor(db_session, user=u, today=today) for k, u in ctx["users"].items()}
@@ -235,7 +236,7 @@ def case_world(app, db_session, *, today) -> dict:
         with app.test_request_context():
             payload = dispute_payload(db_session, cell or ctx["cells"][0], **over)
             data = DisputeIn().load(payload)
-            d, _, _ = disputes.register_dispute(
+            d, _, _ = registration.register_dispute(
                 db_session,
                 actor=actors["grid_worker"],
                 data=data,
@@ -248,7 +249,7 @@ def case_world(app, db_session, *, today) -> dict:
         return d
 
     def act(role, d, action, now, **payload):
-        return disputes.act(
+        return flow.act(
             db_session,
             actor=actors[role],
             dispute_id=d.id,

@@ -522,7 +522,8 @@ def _cases(app, db_session, c):
     from api.disputes import settings, store
     from core.clock import business_date
     from mediation.attachments import PHOTO_TYPES, check
-    from mediation.disputes.service import add_attachment, register_dispute
+    from mediation.disputes.files import add_attachment
+    from mediation.disputes.registration import register_dispute
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
     from tests.factories import dispute_payload

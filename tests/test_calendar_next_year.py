@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 import api.auth
 from mediation.calendar import WorkCalendar, calendar_warning, load_calendar, statutory_holidays
+from mediation.disputes.holidays import load_official_calendar
 from mediation.disputes.scheduled import daily_digest
-from mediation.disputes.service import load_official_calendar
 from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
 from tests.factories import bearer, case_world, login

@@ -105,7 +105,7 @@ def _case_for(app, db_session, ctx, description):  # noqa: F811 (the matrix fixt
     from api.disputes import settings, store
     from api.schemas.disputes import DisputeIn
     from core.clock import business_date
-    from mediation.disputes.service import register_dispute
+    from mediation.disputes.registration import register_dispute
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
     from tests.factories import dispute_payload

@@ -45,7 +45,7 @@ def _register(app, db_session, user, cell, **over):
     from api.disputes import settings, store
     from api.schemas.disputes import DisputeIn
     from core.clock import business_date
-    from mediation.disputes.service import register_dispute
+    from mediation.disputes.registration import register_dispute
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
     from tests.factories import dispute_payload
@@ -70,7 +70,7 @@ def _register(app, db_session, user, cell, **over):
 def _act(app, db_session, user, case, action, **payload):
     from api.disputes import settings
     from core.clock import business_date
-    from mediation.disputes.service import act
+    from mediation.disputes.flow import act
     from mediation.users.actor import load_actor
 
     now = datetime.now(UTC)

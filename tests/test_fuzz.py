@@ -166,7 +166,7 @@ def _every_status(app, db_session, c) -> dict:
     from api.disputes import settings, store
     from api.schemas.disputes import ActionIn, DisputeIn
     from core.clock import business_date
-    from mediation.disputes import service
+    from mediation.disputes import flow, registration
     from mediation.pii import vault_for
     from mediation.users.actor import load_actor
     from tests.factories import dispute_payload
@@ -195,7 +195,7 @@ def _every_status(app, db_session, c) -> dict:
                     occurred_at=(when(name) - timedelta(hours=2)).isoformat(),
                 )
             )
-            case, _, _ = service.register_dispute(
+            case, _, _ = registration.register_dispute(
                 db_session,
                 actor=actors["grid_worker"],
                 data=data,
@@ -209,7 +209,7 @@ def _every_status(app, db_session, c) -> dict:
                 body = {k: subst.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
                 if action == "assign_leader":
                     body["leader_id"] = subst["@leader"]
-                case = service.act(
+                case = flow.act(
                     db_session,
                     actor=actors[role],
                     dispute_id=case.id,

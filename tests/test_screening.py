@@ -18,7 +18,8 @@ from api.schemas.disputes import DisputeIn
 from api.schemas.screening import CampaignIn, RoundIn
 from mediation import scheduler
 from mediation.calendar import load_calendar
-from mediation.disputes import service as disputes
+from mediation.disputes import registration
+from mediation.disputes import settings as case_settings
 from mediation.disputes.deadlines import Limits
 from mediation.pii import vault_for
 from mediation.reminders import service as reminders
@@ -40,7 +41,7 @@ def at(y, m, d, h=9, mi=0):
 @pytest.fixture
 def world(app, db_session):
     ctx = role_users(app, db_session)
-    settings = disputes.Settings(
+    settings = case_settings.Settings(
         limits=Limits(calendar=load_calendar(db_session)), locate_tolerance_m=150
     )
     actors = {
@@ -52,7 +53,7 @@ def world(app, db_session):
     def register(who, cell, now, key_areas):
         with app.test_request_context():
             data = DisputeIn().load(dispute_payload(db_session, cell, key_areas=key_areas))
-            d, _, _ = disputes.register_dispute(
+            d, _, _ = registration.register_dispute(
                 db_session,
                 actor=actors[who],
                 data=data,

@@ -649,7 +649,8 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
     from api.schemas.disputes import DisputeIn
     from core.clock import business_date
     from core.db import db
-    from mediation.disputes.service import act, register_dispute
+    from mediation.disputes.flow import act
+    from mediation.disputes.registration import register_dispute
     from mediation.pii import vault_for
     from mediation.sync.service import pull_changes
     from mediation.users.actor import load_actor

@@ -35,7 +35,8 @@ from core.db import db
 from core.errors import DomainError, NotFound, ValidationFailed
 from geo import layers, pick
 from geo.scope import AreaScope, sql_params
-from mediation.disputes import queries, service
+from mediation.disputes import access, flow, queries, registration
+from mediation.disputes import files as case_files
 from mediation.disputes.available import available_actions, blocked_by_leader
 from mediation.disputes.enums import (
     CATEGORIES,
@@ -332,7 +333,7 @@ def _case_page(
 ):
     actor, now = console_actor(), request_now()
     case = queries.detail(db.session, actor=actor, dispute_id=dispute_id, now=now)
-    dispute = service.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
+    dispute = access.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
     leaders = _leaders(dispute)
     actions = [
         (t, fields_of(t, level=dispute.handling_level, leaders=leaders))
@@ -384,7 +385,7 @@ def case(dispute_id):
 @bp.post("/cases/<string:dispute_id>/actions/<string:action>", endpoint="case_action")
 @allow(*CASE_ROLES)
 def case_action(dispute_id, action):
-    """Take one step of the flow through `service.act`; a refusal is shown beside its field."""
+    """Take one step of the flow through `flow.act`; a refusal is shown beside its field."""
     t = TRANSITIONS.get(action)
     if t is None:
         raise NotFound("未知的操作", code="unknown_action")
@@ -401,7 +402,7 @@ def case_action(dispute_id, action):
         )
     try:
         with db.session.begin_nested():  # a refused move leaves the case as it was
-            service.act(
+            flow.act(
                 db.session,
                 actor=console_actor(),
                 dispute_id=dispute_id,
@@ -437,7 +438,7 @@ def reveal(dispute_id, party_id):
     """Show a party's full ID number or phone once, with a purpose (written to the access log)."""
     field = request.form.get("field", "")
     try:
-        value = service.reveal_party_field(
+        value = case_files.reveal_party_field(
             db.session,
             actor=console_actor(),
             dispute_id=dispute_id,
@@ -867,7 +868,7 @@ def register_post():
     try:
         check_dates(data, now)
         with db.session.begin_nested():
-            done = service.register_dispute(
+            done = registration.register_dispute(
                 db.session,
                 actor=console_actor(),
                 data=data,

@@ -8,8 +8,8 @@ The console draws its action buttons from this: each action of `workflow.TRANSIT
 from __future__ import annotations
 
 from mediation.disputes import workflow
+from mediation.disputes.access import case_state, standing
 from mediation.disputes.models import Dispute
-from mediation.disputes.service import case_state, standing
 from mediation.users.actor import Actor
 
 

@@ -7,6 +7,17 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from core.clock import BUSINESS_TZ
 from mediation.calendar import WorkCalendar
+from mediation.disputes.enums import (
+    AGREED,
+    FOLLOW_UP,
+    MEDIATING,
+    ORANGE,
+    RED,
+    REGISTERED,
+    REOPENED,
+    RESOLVED,
+)
+from mediation.disputes.models import Agreement, Dispute, Escalation
 
 
 @dataclass(frozen=True)
@@ -110,4 +121,54 @@ def escalation_due(requested_at: datetime, limits: Limits) -> datetime:
         add_days(
             limits, "escalation_accept", business_day(requested_at), limits.escalation_accept_days
         )
+    )
+
+
+def plan_next_due(
+    dispute: Dispute,
+    limits: Limits,
+    agreement: Agreement | None = None,
+    escalation: Escalation | None = None,
+) -> None:
+    """What must happen next on the case and by when (None when nothing is due), and whether
+    the deadline is provisional (counted through a year with no official calendar)."""
+    due, kind, rule, start = None, None, None, None
+    if dispute.escalation_target and escalation is not None:
+        due = escalation_due(escalation.requested_at, limits)
+        kind, rule, start = "escalation_acceptance", "escalation_accept", escalation.requested_at
+    elif dispute.status == REGISTERED:
+        due, kind = accept_due(dispute.registered_at, limits), "acceptance"
+        rule, start = "accept", dispute.registered_at
+    elif dispute.status in ("accepted", MEDIATING, REOPENED) and dispute.mediation_due_on:
+        due, kind = end_of(dispute.mediation_due_on), "mediation"
+        rule, start = "mediation", dispute.accepted_at
+    elif dispute.status in (AGREED, FOLLOW_UP):
+        rule, start = "first_visit", dispute.last_visit_at or dispute.agreed_at
+        if dispute.visits_done == 0 and agreement is not None:
+            due = first_visit_due(
+                agreed_at=dispute.agreed_at,
+                performance_deadline=agreement.performance_deadline,
+                performed_immediately=agreement.performed_immediately,
+                limits=limits,
+            )
+        elif dispute.last_visit_at is not None:
+            due = end_of(
+                add_days(
+                    limits,
+                    "first_visit",
+                    business_day(dispute.last_visit_at),
+                    limits.first_visit_days_if_immediate,
+                )
+            )
+        kind = "follow_up_visit"
+    elif (
+        dispute.status == RESOLVED
+        and dispute.risk_level in (RED, ORANGE)
+        and dispute.visits_done < 2
+    ):
+        due, kind = second_visit_due(dispute.last_visit_at, limits), "second_visit"
+        rule, start = "second_visit", dispute.last_visit_at
+    dispute.next_due_at, dispute.next_due_kind = due, kind
+    dispute.next_due_provisional = bool(
+        due and start and provisional(limits, rule, business_day(start), business_day(due))
     )

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from core.clock import BUSINESS_TZ
 from core.errors import ValidationFailed
 from geo import crs as coordinates
+from mediation.disputes.access import get_dispute, visible_clause
+from mediation.disputes.audit import timeline_row
 from mediation.disputes.enums import (
     CATEGORIES,
     LEVEL_LABELS,
@@ -31,7 +33,6 @@ from mediation.disputes.models import (
     Party,
     RiskAssessment,
 )
-from mediation.disputes.service import get_dispute, timeline_row, visible_clause
 from mediation.reminders.models import OPEN_STATES, Reminder
 from mediation.reminders.service import addressed_to
 from mediation.users.actor import Actor

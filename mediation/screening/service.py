@@ -26,8 +26,8 @@ from geo.locate import check_point
 from geo.models import Area, GridCell
 from geo.scope import code_prefix_clause, record_clause
 from mediation.attachments import Checked, FileStore
+from mediation.disputes.access import visible_clause as dispute_visible
 from mediation.disputes.models import Dispute
-from mediation.disputes.service import visible_clause as dispute_visible
 from mediation.reminders import service as reminders
 from mediation.reminders.kinds import TITLES
 from mediation.screening import metrics

@@ -25,8 +25,9 @@ from core.errors import DomainError, NotFound, ValidationFailed
 from geo.features import current_cells
 from geo.scope import record_clause
 from mediation import attachments
-from mediation.disputes import enums
-from mediation.disputes import service as disputes
+from mediation.disputes import access, enums, flow, registration
+from mediation.disputes import files as case_files
+from mediation.disputes import settings as case_settings
 from mediation.disputes.models import Attachment, Dispute
 from mediation.disputes.queries import outside_own_cells_of, summary
 from mediation.reminders.models import OPEN_STATES, Reminder
@@ -205,7 +206,7 @@ def _bootstrap_page(db_session, *, actor, boot: cursors.Bootstrap, now, limit) -
             }
         boot = cursors.Bootstrap(boot.watermark)
     room = limit - len(changes)
-    stmt = select(Dispute).where(disputes.visible_clause(actor))
+    stmt = select(Dispute).where(access.visible_clause(actor))
     if boot.after is not None:
         stmt = stmt.where(Dispute.id > boot.after)
     rows = db_session.scalars(stmt.order_by(Dispute.id).limit(room + 1)).all()
@@ -287,7 +288,7 @@ def _materialise(db_session, actor: Actor, rows: list[SyncChange], now) -> list[
     visible: dict = {}
     if case_ids:
         found = db_session.scalars(
-            select(Dispute).where(Dispute.id.in_(case_ids), disputes.visible_clause(actor))
+            select(Dispute).where(Dispute.id.in_(case_ids), access.visible_clause(actor))
         ).all()
         visible = {e["id"]: e for e in _case_entries(db_session, found, now)}
     existing = set()
@@ -336,12 +337,12 @@ def _assignment_entries(db_session, actor: Actor, cell: str, cells: dict, now) -
             else []
         )
         found = db_session.scalars(
-            in_cell.where(disputes.visible_clause(actor)).order_by(Dispute.id)
+            in_cell.where(access.visible_clause(actor)).order_by(Dispute.id)
         ).all()
         return head + _case_entries(db_session, found, now)
     gone = db_session.scalars(
         select(Dispute.id)
-        .where(Dispute.cell_code == cell, not_(disputes.visible_clause(actor)))
+        .where(Dispute.cell_code == cell, not_(access.visible_clause(actor)))
         .order_by(Dispute.id)
     ).all()
     return [_tombstone(CELL, cell, OUT_OF_SCOPE)] + [
@@ -382,7 +383,7 @@ def push_operations(
     operations: list[dict],
     load: Loader,
     now: datetime,
-    settings: disputes.Settings,
+    settings: case_settings.Settings,
     vault,
     store: attachments.FileStore,
 ) -> list[dict]:
@@ -411,7 +412,7 @@ def _answer(op: dict, status: str, *, received_at, **extra) -> dict:
 
 def _server_state(db_session, actor, case_id, now) -> dict | None:
     d = db_session.scalar(
-        select(Dispute).where(Dispute.id == case_id, disputes.visible_clause(actor))
+        select(Dispute).where(Dispute.id == case_id, access.visible_clause(actor))
     )
     return jsonable(_case_entries(db_session, [d], now)[0]["data"]) if d else None
 
@@ -549,7 +550,7 @@ def _apply(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
             data.pop("visited_at")
         if photo_sha:
             data["photo_id"] = _attachment_id(db_session, op["case_id"], photo_sha)
-    dispute = disputes.act(
+    dispute = flow.act(
         db_session,
         actor=actor,
         dispute_id=op["case_id"],
@@ -586,7 +587,7 @@ def _register(db_session, actor, op, payload, ctx) -> dict:
     data["client_id"] = op["case_id"]
     if op.get("happened_at") is not None:
         data["device_recorded_at"] = op["happened_at"]
-    dispute, created, _written = disputes.register_dispute(
+    dispute, created, _written = registration.register_dispute(
         db_session,
         actor=actor,
         data=data,
@@ -626,7 +627,7 @@ def _attach(db_session, actor, op, data: dict, ctx) -> dict:
         max_bytes=ctx["settings"].max_photo_bytes,
         field="payload.sha256",
     )
-    att, _ = disputes.add_attachment(
+    att, _ = case_files.add_attachment(
         db_session,
         actor=actor,
         dispute_id=op["case_id"],

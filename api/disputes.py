@@ -294,7 +294,7 @@ class Action(MethodView):
     def post(self, data, dispute_id, action):
         """Take one step of the flow (the table of actions is generated from the workflow)."""
         if action not in TRANSITIONS:
-            raise DomainError("未知的操作", code="unknown_action", status=404)
+            raise DomainError("未知的操作", code="unknown_action")
         flow.act(
             db.session,
             actor=current_actor(),

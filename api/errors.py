@@ -12,7 +12,10 @@ from marshmallow import fields as ma
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from mediation.attachments import StorageFull
+from mediation.disputes.workflow import Refused
+from mediation.users.service import AccountLocked, InvalidCredentials, RefreshReused, TokenRevoked
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +165,50 @@ def handle_http_exception(error: HTTPException):
     return error_response(status, code, message, fields=field_errors, headers=headers)
 
 
+# The one place a domain error gets its HTTP status: by its code where the code says more than
+# its class, else by its class (the nearest in its MRO), else 400.
+STATUS_BY_CODE = {
+    "username_taken": 409,
+    "outside_your_cells": 422,
+    "outside_your_area": 422,
+    "precondition_required": 428,
+    "unknown_action": 404,  # POST /disputes/{id}/actions/{action} with no such action
+    "role_not_allowed": 403,
+    "wrong_level": 403,
+    "missing_field": 422,
+    "invalid_level": 422,
+    "invalid_geojson": 422,
+    "csrf_failed": 400,
+}
+STATUS_BY_CLASS = {
+    ValidationFailed: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    Refused: 409,
+    InvalidCredentials: 401,
+    RefreshReused: 401,
+    TokenRevoked: 401,
+    AccountLocked: 423,
+    StorageFull: 507,  # Insufficient Storage: the server cannot store what was sent, for now
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status of a domain error (STATUS_BY_CODE, then STATUS_BY_CLASS, then 400)."""
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_CLASS:
+            return STATUS_BY_CLASS[cls]
+    return 400
+
+
 def handle_domain_error(error: DomainError):
     """Domain refusals keep their own code and message (and say when to retry, if they know)."""
     retry_after = getattr(error, "retry_after", None)
     return error_response(
-        error.status,
+        http_status(error),
         error.code,
         error.message,
         fields=error.fields or None,

@@ -1,4 +1,5 @@
-"""Domain errors with a stable machine code and a Chinese message, shared by every layer."""
+"""Domain errors with a stable machine code, a Chinese message and the fields at fault, shared by
+every layer. They carry no HTTP status: api/errors.py maps them, in one table."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from __future__ import annotations
 class DomainError(Exception):
     """A refusal the user can act on: stable `code`, Chinese `message`, optional field errors."""
 
-    status = 400
     code = "domain_error"
     message = "请求无法处理"
 
@@ -18,7 +18,6 @@ class DomainError(Exception):
         field: str | None = None,
         fields: dict[str, list[str]] | None = None,
         details: dict | None = None,
-        status: int | None = None,
     ):
         self.message = message or self.message
         self.code = code or self.code
@@ -26,15 +25,12 @@ class DomainError(Exception):
         if field:
             self.fields.setdefault(field, []).append(self.message)
         self.details = details or {}
-        if status:
-            self.status = status
         super().__init__(f"{self.code}: {self.message}")
 
 
 class ValidationFailed(DomainError):
     """Input that is well-formed JSON but wrong in content."""
 
-    status = 422
     code = "validation_error"
     message = "提交的内容有误，请检查标出的字段"
 
@@ -42,7 +38,6 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     """A record that does not exist or is outside the user's area (never say which)."""
 
-    status = 404
     code = "not_found"
     message = "未找到该记录"
 
@@ -50,7 +45,6 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     """A write that conflicts with the current state."""
 
-    status = 409
     code = "conflict"
     message = "数据已被修改，请刷新后重试"
 
@@ -58,6 +52,5 @@ class Conflict(DomainError):
 class Forbidden(DomainError):
     """The user's role does not allow this action."""
 
-    status = 403
     code = "forbidden"
     message = "您没有执行此操作的权限"

@@ -25,7 +25,7 @@ def read_geojson(path: str):
         with opener(path, "rt", encoding="utf-8") as fh:
             return json.load(fh)
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DomainError(f"无法读取 {path}：{exc}", code="invalid_geojson", status=422) from exc
+        raise DomainError(f"无法读取 {path}：{exc}", code="invalid_geojson") from exc
 
 
 @dataclass

@@ -77,7 +77,6 @@ FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 class StorageFull(DomainError):
     """The attachment store has no room: nothing was stored, the case itself is unchanged."""
 
-    status = 507  # Insufficient Storage: the server cannot store what was sent, for now
     code = "storage_full"
     message = "服务器存储空间已满，文件未能保存（案件信息不受影响），请稍后重新上传"
     retry_after = 600

@@ -32,6 +32,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
+from core.clock import BUSINESS_TZ
 from tests.factories import resident_id
 
 pytestmark = pytest.mark.fault
@@ -860,7 +861,7 @@ def test_webhook_receiver_down_for_an_hour_then_every_message_once(db_session, s
     from mediation.reminders import service
     from mediation.reminders.models import OutboxMessage, Reminder
 
-    tz = service.BUSINESS_TZ
+    tz = BUSINESS_TZ
     t0 = datetime(2026, 12, 4, 8, 0, tzinfo=tz)
     m = 40
     db_session.execute(
@@ -946,7 +947,7 @@ def test_webhook_receiver_down_for_days_keeps_open_reminders_and_skips_read_ones
     from mediation.reminders import service
     from mediation.reminders.models import OutboxMessage, Reminder
 
-    t0 = datetime(2026, 10, 1, 8, 0, tzinfo=service.BUSINESS_TZ)  # 国庆: a week of holiday
+    t0 = datetime(2026, 10, 1, 8, 0, tzinfo=BUSINESS_TZ)  # 国庆: a week of holiday
     db_session.execute(
         text(
             """INSERT INTO reminder (key, kind, area_code, recipient_role, recipient_area, due_at,

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.errors import http_status
 from core.errors import DomainError
 from tests.factories import case_world
 
@@ -77,7 +78,7 @@ def _agreed(world, now):
 def _refused(world, d, role, action, now, code, field, **payload):
     with pytest.raises(DomainError) as exc:
         world["act"](role, d, action, now, **payload)
-    assert (exc.value.code, exc.value.status, list(exc.value.fields)) == (code, 422, [field])
+    assert (exc.value.code, http_status(exc.value), list(exc.value.fields)) == (code, 422, [field])
     assert all("\u4e00" <= ch <= "\u9fff" for ch in exc.value.message[:2])  # Chinese
     return exc.value
 
@@ -224,7 +225,7 @@ def test_m3_report_cannot_be_drafted_or_submitted_before_its_period_ends(app, db
         reports.generate_drafts(
             db_session, month="2027-01", now=at(12, 2), settings=settings, within=village
         )
-    assert (exc.value.code, exc.value.status, list(exc.value.fields)) == (
+    assert (exc.value.code, http_status(exc.value), list(exc.value.fields)) == (
         "report_period_not_over",
         422,
         ["month"],

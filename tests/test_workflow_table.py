@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from api.errors import http_status
 from core.errors import DomainError
 from mediation.disputes import enums as E
 from mediation.disputes import workflow as W
@@ -195,4 +196,4 @@ def test_missing_required_fields_are_field_errors():
         W.decide(
             "agree", case, W.ActorStanding(frozenset({("mediator", "village")})), {"form": "oral"}
         )
-    assert exc.value.status == 422 and "terms" in exc.value.fields
+    assert http_status(exc.value) == 422 and "terms" in exc.value.fields

@@ -23,6 +23,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from api.auth import policy_for, request_now
+from api.errors import http_status
 from core.clock import BUSINESS_TZ, business_date
 from core.db import db
 from core.errors import DomainError
@@ -73,7 +74,6 @@ def _session_actor() -> Actor | None:
 
 
 class CsrfRefused(DomainError):
-    status = 400
     code = "csrf_failed"
     message = "页面已过期或缺少安全校验（CSRF 令牌），请刷新页面后重试"
 
@@ -117,7 +117,7 @@ def _headers(response: Response) -> Response:
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    return error_page(error.status, error.message, code=error.code)
+    return error_page(http_status(error), error.message, code=error.code)
 
 
 def error_page(status: int, message: str, code: str | None = None):

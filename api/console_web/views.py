@@ -27,7 +27,7 @@ from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, report_settings
 from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_json
 from api.console_web.forms import fields_of, payload_from_form
 from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
-from api.errors import flatten
+from api.errors import flatten, http_status
 from api.schemas.disputes import DisputeIn, ListQuery
 from api.security import limited
 from core.clock import BUSINESS_TZ
@@ -126,7 +126,7 @@ def login():
             username=username,
             next=request.form.get("next", ""),
         )
-        return page, e.status
+        return page, http_status(e)
     family = users.start_family(db.session, user=user, device_name="综治中心工作台", now=now)
     db.session.commit()
     session.clear()
@@ -420,7 +420,7 @@ def case_action(dispute_id, action):
             fields = {"_action": [e.message]}
         return _case_page(
             dispute_id,
-            status=e.status,
+            status=http_status(e),
             open_action=action,
             errors=fields,
             message=e.message,
@@ -454,7 +454,7 @@ def reveal(dispute_id, party_id):
     except DomainError as e:
         return _case_page(
             dispute_id,
-            status=e.status,
+            status=http_status(e),
             errors={f"reveal_{party_id}": [e.message]},
             message=e.message,
         )
@@ -880,7 +880,7 @@ def register_post():
             )
     except DomainError as e:
         errors = dict(e.fields) or {"location": [e.message]}
-        return _walk_in_form(errors, values, e.status)
+        return _walk_in_form(errors, values, http_status(e))
     db.session.commit()
     flash(f"已登记，案件编号 {done.dispute.case_number}", "ok")
     return redirect(url_for("case", dispute_id=done.dispute.id))

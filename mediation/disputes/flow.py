@@ -57,7 +57,6 @@ def act(
         raise DomainError(
             "请带上案件版本号（If-Match 或 expected_version）后重试",
             code="precondition_required",
-            status=428,
         )
     if dispute.version != expected_version:
         raise Conflict(

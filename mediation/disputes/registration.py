@@ -347,7 +347,6 @@ def _registration_level(actor: Actor, where) -> str:
         "该地点不在您负责的区域内，请由当地网格员或综治中心登记",
         code="outside_your_area",
         field="location",
-        status=422,
     )
 
 

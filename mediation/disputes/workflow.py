@@ -200,7 +200,6 @@ class ActorStanding:
 class Refused(DomainError):
     """A move the table does not allow."""
 
-    status = 409
     code = "transition_refused"
     message = "当前状态下不能执行该操作"
 
@@ -217,8 +216,8 @@ REFUSALS = {
 }
 
 
-def _refuse(code: str, status: int = 409, **details) -> Refused:
-    return Refused(REFUSALS[code], code=code, status=status, details=details or None)
+def _refuse(code: str, **details) -> Refused:
+    return Refused(REFUSALS[code], code=code, details=details or None)
 
 
 def workers_at(level: str) -> frozenset[str]:
@@ -230,7 +229,7 @@ def decide(action: str, case: CaseState, actor: ActorStanding, payload: dict | N
     """The status after `action`, or raise Refused with a stable code (pure)."""
     t = TRANSITIONS.get(action)
     if t is None:
-        raise _refuse("unknown_action", status=400)
+        raise _refuse("unknown_action")
     if case.status not in t.sources:
         raise _refuse("wrong_status", status_now=case.status, action=action)
     if t.at_level == "escalation_target":
@@ -250,9 +249,9 @@ def decide(action: str, case: CaseState, actor: ActorStanding, payload: dict | N
         )
     held = {r for r, _ in actor.roles_at}
     if not held & roles:
-        raise _refuse("role_not_allowed", status=403)
+        raise _refuse("role_not_allowed")
     if levels is not None and not any(r in roles and lv in levels for r, lv in actor.roles_at):
-        raise _refuse("wrong_level", status=403)
+        raise _refuse("wrong_level")
     if case.red_without_leader and action not in (
         "assess_risk",
         "assign_leader",
@@ -268,7 +267,6 @@ def decide(action: str, case: CaseState, actor: ActorStanding, payload: dict | N
         raise Refused(
             REFUSALS["missing_field"],
             code="missing_field",
-            status=422,
             fields={f: ["必填项不能为空"] for f in missing},
         )
     return case.status if t.target is SAME else t.target
@@ -292,22 +290,18 @@ def visit_outcome(result: str, current_status: str) -> str:
 def check_level_move(action: str, current: str, target: str) -> None:
     """Escalation goes up one or more levels; a return goes down."""
     if target not in LEVELS or current not in LEVELS:
-        raise Refused(
-            "层级不正确", code="invalid_level", status=422, fields={"to_level": ["层级不正确"]}
-        )
+        raise Refused("层级不正确", code="invalid_level", fields={"to_level": ["层级不正确"]})
     up = LEVELS.index(target) > LEVELS.index(current)
     if action == "escalate" and not up:
         raise Refused(
             "只能上报到更高层级",
             code="invalid_level",
-            status=422,
             fields={"to_level": ["只能上报到更高层级"]},
         )
     if (action == "return_down" and up) or (action == "return_down" and target == current):
         raise Refused(
             "只能交办到更低层级",
             code="invalid_level",
-            status=422,
             fields={"to_level": ["只能交办到更低层级"]},
         )
 

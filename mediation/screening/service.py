@@ -276,7 +276,7 @@ def record_round(
     cell_code = data["cell_code"]
     if cell_code not in actor.cells:
         raise ValidationFailed(
-            "只能为自己负责的网格记录排查", code="outside_your_cells", field="cell_code", status=422
+            "只能为自己负责的网格记录排查", code="outside_your_cells", field="cell_code"
         )
     cell = db_session.scalar(
         select(GridCell).where(GridCell.code == cell_code, GridCell.valid_to.is_(None))

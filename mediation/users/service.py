@@ -43,7 +43,6 @@ USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
 class InvalidCredentials(DomainError):
     """Wrong username or password (never says which)."""
 
-    status = 401
     code = "invalid_credentials"
     message = "用户名或密码错误"
 
@@ -51,7 +50,6 @@ class InvalidCredentials(DomainError):
 class AccountLocked(DomainError):
     """Too many failed logins in a row."""
 
-    status = 423
     code = "account_locked"
     message = "连续登录失败次数过多，账号已临时锁定，请稍后再试或联系管理员"
 
@@ -59,7 +57,6 @@ class AccountLocked(DomainError):
 class RefreshReused(DomainError):
     """A refresh token was presented twice: the whole family is revoked."""
 
-    status = 401
     code = "refresh_token_reused"
     message = "登录凭证被重复使用，为安全起见已退出该设备上的登录，请重新登录"
 
@@ -67,7 +64,6 @@ class RefreshReused(DomainError):
 class TokenRevoked(DomainError):
     """The token's login was ended (logout, reuse, deactivation)."""
 
-    status = 401
     code = "token_revoked"
     message = "登录已失效，请重新登录"
 
@@ -236,7 +232,7 @@ def create_user(
     passwords.check_rules(password, username=username)
     checked = _check_roles(db_session, actor, roles)
     if db_session.scalar(select(User.id).where(User.username == username)):
-        raise DomainError("该用户名已被使用", code="username_taken", field="username", status=409)
+        raise DomainError("该用户名已被使用", code="username_taken", field="username")
     user = User(
         username=username,
         display_name=display_name.strip(),

@@ -37,10 +37,12 @@ ensure_venv() {
   fi
   local stamp="$VENV/.requirements.sha"
   local want
-  want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
+  want="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing pinned requirements"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
+    # The project itself, editable: `flask`, the scheduler and the tests import it from anywhere
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
     echo "$want" > "$stamp"
   fi
 }
@@ -247,6 +249,7 @@ case "$cmd" in
     ensure_venv
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
+    "$VENV/bin/python" scripts/imports.py
     ;;
   *) die "usage: scripts/dev.sh {setup|env|db|run|test|psql|stop|lint|bench}" ;;
 esac

@@ -420,13 +420,15 @@ class Report(MethodView):
     @reports_bp.alt_response(409, description="已报送的月报不能再改 (report_submitted)")
     def patch(self, data, report_id):
         """Write the narrative (工作开展情况) and remarks of a draft."""
-        return service.edit_draft(
+        report = service.edit_draft(
             db.session,
             actor=current_actor(),
             report_id=report_id,
             narrative=data.get("narrative"),
             remarks=data.get("remarks"),
         )
+        db.session.commit()
+        return report
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>/refresh")
@@ -436,13 +438,15 @@ class Refresh(MethodView):
     @reports_bp.alt_response(409, description="已报送的月报不能再刷新 (report_submitted)")
     def post(self, report_id):
         """Recompute a draft's figures from today's data (the narrative stays)."""
-        return service.refresh_draft(
+        report = service.refresh_draft(
             db.session,
             actor=current_actor(),
             report_id=report_id,
             now=request_now(),
             settings=report_settings(),
         )
+        db.session.commit()
+        return report
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>/submit")
@@ -455,13 +459,15 @@ class Submit(MethodView):
     )
     def post(self, data, report_id):
         """Submit: the draft becomes a frozen snapshot; the month's report reminder is done."""
-        return service.submit(
+        report = service.submit(
             db.session,
             actor=current_actor(),
             report_id=report_id,
             now=request_now(),
             generated_at=data.get("generated_at"),
         )
+        db.session.commit()
+        return report
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>/corrections")
@@ -472,7 +478,7 @@ class Corrections(MethodView):
     @reports_bp.alt_response(409, description="已有未报送的版本，请在该版本上修改 (draft_exists)")
     def post(self, data, report_id):
         """Correct a submitted report: a new draft version (the old one is kept unchanged)."""
-        return service.correct(
+        report = service.correct(
             db.session,
             actor=current_actor(),
             report_id=report_id,
@@ -480,6 +486,8 @@ class Corrections(MethodView):
             now=request_now(),
             settings=report_settings(),
         )
+        db.session.commit()
+        return report
 
 
 @reports_bp.route("/monthly/reports/<int:report_id>/export")

@@ -691,6 +691,7 @@ def report_narrative(report_id):
         narrative=request.form.get("narrative", "").strip(),
         remarks=request.form.get("remarks", "").strip() or None,
     )
+    db.session.commit()
     flash("已保存工作开展情况", "ok")
     return _report_redirect(r.id, r.month)
 
@@ -707,6 +708,7 @@ def report_submit(report_id):
         now=request_now(),
         generated_at=datetime.fromisoformat(generated) if generated else None,
     )
+    db.session.commit()
     flash("月报已报送", "ok")
     return _report_redirect(r.id, r.month)
 
@@ -723,6 +725,7 @@ def report_correction(report_id):
         now=request_now(),
         settings=report_settings(),
     )
+    db.session.commit()
     flash(f"已新建更正版本（第 {r.version} 版）", "ok")
     return _report_redirect(r.id, r.month)
 

@@ -351,7 +351,7 @@ def refresh_draft(
         db_session, township=township, month=report.month, settings=settings
     )[report.area_code]
     report.generated_at = now
-    db_session.commit()
+    db_session.flush()
     return report
 
 
@@ -369,7 +369,7 @@ def edit_draft(
         report.narrative = narrative
     if remarks is not None:
         report.remarks = remarks
-    db_session.commit()
+    db_session.flush()
     return report
 
 
@@ -409,7 +409,7 @@ def submit(
     report.submitted_by = actor.user_id
     report.on_time = (first or now) < report.due_at
     _close_reminders(db_session, village=report.area_code, month=report.month, now=now)
-    db_session.commit()
+    db_session.flush()
     return report
 
 
@@ -466,7 +466,7 @@ def correct(
         correction_reason=reason.strip(),
     )
     db_session.add(report)
-    db_session.commit()
+    db_session.flush()
     return report
 
 

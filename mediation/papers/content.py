@@ -267,7 +267,7 @@ def timeline(case: dict) -> list[dict]:
     return [
         {
             "n": e["seq"],
-            "at": when(e["at"]),
+            "at": e["at"].astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M"),
             "action": _event_label(e["action"]),
             "actor": e["actor_name"] or "系统",
             "status": (

@@ -18,6 +18,10 @@ from mediation.pii import mask_id
 from tests.factories import Api, dispute_payload, resident_id, role_users
 
 pdfplumber = pytest.importorskip("pdfplumber")
+# WeasyPrint loads pango (Debian libpango-1.0-0, libpangoft2-1.0-0) when imported
+pytest.importorskip(
+    "weasyprint", reason="pango missing: scripts/dev.sh test installs it (ensure_render_tools)"
+)
 
 OUT = Path(__file__).resolve().parent.parent / "var" / "papers"
 FULL_ID = resident_id()
@@ -62,6 +66,9 @@ def read(r, keep: str | None = None) -> tuple[str, int]:
     data = r.get_data()
     if keep:
         OUT.mkdir(parents=True, exist_ok=True)
+        for old in OUT.glob(f"{keep}-*.png"):
+            if re.fullmatch(rf"{re.escape(keep)}-\d+\.png", old.name):
+                old.unlink()
         (OUT / f"{keep}.pdf").write_bytes(data)
         if shutil.which("pdftoppm"):
             last = ["-l", "1"] if keep != "dossier" else []

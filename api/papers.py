@@ -60,8 +60,10 @@ class Paper(MethodView):
         description="reveal 仅用于协议书 (reveal_not_applicable)；须填写打印原因 (purpose_required)",
     )
     def get(self, args, dispute_id, kind):
-        """Print a paper of a case you may see (PDF): kind is application 申请书/受理登记表,
-        agreement 协议书, oral_agreement 口头协议登记表, visits 回访记录 or dossier 卷宗.
+        """Print a paper of a case you may see (PDF).
+
+        `kind`: application 申请书/受理登记表, agreement 协议书, oral_agreement 口头协议登记表,
+        visits 回访记录 or dossier 卷宗 (cover, contents, every paper, records, timeline).
         Personal data masked; `reveal=1&purpose=…` prints full ID numbers on the agreement only
         (roles that may see ID numbers; each reveal and the download are access-logged)."""
         paper = service.print_paper(

@@ -394,5 +394,25 @@ def test_papers_outside_the_area_are_not_found_and_admin_sees_none(
         assert r.status_code == 404 and r.get_json()["code"] == "dispute_not_found", kind
         assert paper(admin, d["id"], kind).status_code == 403
     r = paper(out, d["id"], "agreement", reveal=1, purpose=PURPOSE)
-    assert r.status_code in (403, 404)  # a grid worker: neither the case nor the ID numbers
+    assert r.status_code == 404  # outside the area the case is not found before anything else
     assert access_rows(db_session, "reveal", "id_number") == []
+
+
+def test_dossier_of_a_case_without_agreement_and_the_township_committee_after_escalation(
+    gw, med, ctx, db_session, client
+):
+    d = register(gw, ctx, db_session)
+    body, pages = read(paper(med, d["id"], "dossier"))
+    f = flat(body)
+    assert pages == 4  # cover, contents, application, timeline
+    assert "人民调解协议书" not in f and "回访记录" not in f
+    assert "先进村人民调解委员会" in f
+
+    center = Api(client, "t_center")
+    assert med.act(d["id"], "accept").status_code == 200
+    r = med.act(d["id"], "escalate", to_level="township", reason="涉及多户，村内难以化解")
+    assert r.status_code == 200, r.get_json()
+    r = center.act(d["id"], "accept_escalation")
+    assert r.status_code == 200, r.get_json()
+    body, _ = read(paper(center, d["id"], "application"))
+    assert "枫桥镇人民调解委员会" in flat(body)

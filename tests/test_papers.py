@@ -416,3 +416,49 @@ def test_dossier_of_a_case_without_agreement_and_the_township_committee_after_es
     assert r.status_code == 200, r.get_json()
     body, _ = read(paper(center, d["id"], "application"))
     assert "枫桥镇人民调解委员会" in flat(body)
+
+
+def test_long_agreement_keeps_every_signature_line_with_the_committee_seal(
+    gw, med, ctx, db_session
+):
+    people = [
+        {"role": "applicant", "kind": "person", "name": n, "phone": f"1380013800{i}"}
+        for i, n in enumerate(("王大", "王二"))
+    ]
+    people += [
+        {
+            "role": "respondent",
+            "kind": "person",
+            "name": "赵母",
+            "id_type": "resident_id",
+            "id_number": FULL_ID,
+        },
+        {"role": "agent", "kind": "person", "name": "钱律师"},
+    ]
+    # four party rows: fewer than the group-dispute threshold, so the case stays acceptable
+    facts = "。".join(["赵母年事已高，两子女对赡养费用和轮流照料的安排意见不一"] * 12)
+    d = register(gw, ctx, db_session, parties=people, description=facts, category="01")
+    mediate(med, d["id"])
+    terms = "\n".join(
+        f"{n}、每月{n}日前支付赡养费 500 元，并轮流照料一个月。" for n in "一二三四五"
+    )
+    r = med.act(
+        d["id"],
+        "agree",
+        form="written",
+        terms=terms,
+        performance_method="银行转账",
+        performance_place="赵母住所",
+        performance_deadline=day(30).isoformat(),
+    )
+    assert r.status_code == 200, r.get_json()
+    r = paper(med, d["id"], "agreement", reveal=1, purpose=PURPOSE)
+    body, pages = read(r, keep="agreement-long")
+    assert pages >= 2 and FULL_ID in body
+    with pdfplumber.open(io.BytesIO(r.get_data())) as pdf:
+        texts = [flat(p.extract_text() or "") for p in pdf.pages]
+    signing = [t for t in texts if "签名（盖章或按指印）" in t]
+    assert len(signing) == 1  # the signature table is not split over pages
+    assert "人民调解委员会（印章）" in signing[0]
+    for name in ("王大", "王二", "赵母", "钱律师", "t_med"):
+        assert name in signing[0]

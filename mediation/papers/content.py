@@ -178,7 +178,7 @@ def agreement(case: dict, names: Names, full_ids: dict[int, str] | None = None) 
         "kind": AGREEMENT,
         "title": PAPER_TITLES[AGREEMENT],
         "parties": parties(case, full_ids),
-        "signers": [p for p in parties(case) if p["role"] != PARTY_ROLES["agent"]],
+        "signers": parties(case),  # an agent (代理人) signs too, for the party it represents
         "facts": case["description"],
         "sessions": _sessions(case),
         "terms": a["terms"],

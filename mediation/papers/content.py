@@ -43,7 +43,6 @@ from mediation.papers.enums import (
 )
 
 OTHER_EVENTS = {"register": "登记", "sync": "离线同步", "reassess": "风险研判"}
-BLANK = "　" * 6  # an empty field on paper is a space to write in, not "None"
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,6 @@ def _header(case: dict, names: Names) -> dict:
 
 def application(case: dict, names: Names) -> dict:
     """人民调解申请书/受理登记表: who applies against whom, about what, and the acceptance."""
-    registrar = _registrar(case, names)
     return {
         **_header(case, names),
         "kind": APPLICATION,
@@ -137,7 +135,7 @@ def application(case: dict, names: Names) -> dict:
         "source": SOURCES.get(case["source"], case["source"]),
         "occurred_at": when(case["occurred_at"]),
         "registered_at": when(case["registered_at"]),
-        "registrar": registrar,
+        "registrar": _registrar(case),
         "people_involved": case["people_involved"],
         "amount": yuan(case["amount"]),
         "key_areas": "、".join(case["key_areas"] or []),
@@ -150,7 +148,7 @@ def application(case: dict, names: Names) -> dict:
     }
 
 
-def _registrar(case: dict, names: Names) -> str:
+def _registrar(case: dict) -> str:
     registered = next((e for e in case["timeline"] if e["action"] == "register"), None)
     return (registered or {}).get("actor_name") or ""
 
@@ -262,6 +260,13 @@ def _event_label(action: str) -> str:
     return t.label if t else OTHER_EVENTS.get(action, action)
 
 
+def _status_change(before: str | None, after: str | None) -> str:
+    label = STATUS_LABELS.get
+    if before and after and before != after:
+        return f"{label(before, before)} → {label(after, after)}"
+    return label(after, after) if after and not before else ""
+
+
 def timeline(case: dict) -> list[dict]:
     """The case's audit events as the dossier prints them."""
     return [
@@ -270,14 +275,7 @@ def timeline(case: dict) -> list[dict]:
             "at": e["at"].astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M"),
             "action": _event_label(e["action"]),
             "actor": e["actor_name"] or "系统",
-            "status": (
-                f"{STATUS_LABELS.get(e['from_status'], e['from_status'])} → "
-                f"{STATUS_LABELS.get(e['to_status'], e['to_status'])}"
-                if e["from_status"] and e["to_status"] and e["from_status"] != e["to_status"]
-                else STATUS_LABELS.get(e["to_status"], "")
-                if e["to_status"] and not e["from_status"]
-                else ""
-            ),
+            "status": _status_change(e["from_status"], e["to_status"]),
             "reason": e["reason"] or "",
         }
         for e in case["timeline"]

@@ -86,6 +86,8 @@ def print_paper(
     content.check_applies(case, kind)
     full_ids = None
     if reveal:
+        # reveal_party_field checks this for each number; here too for a case without any,
+        # so that the answer does not depend on whether the parties gave ID numbers.
         if not actor.has(*REVEAL_ROLES["id_number"]):
             raise Forbidden("您的角色不能查看完整的个人信息", code="reveal_forbidden")
         purpose = require_purpose(purpose)

@@ -67,6 +67,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         health,
         inbox,
         inputs,
+        papers,
         screening,
         security,
         sessions,
@@ -110,7 +111,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added
     security.register(app)
-    for module in (health, sessions, users, geo, disputes, inbox, screening, sync, console):
+    for module in (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

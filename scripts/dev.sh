@@ -118,20 +118,22 @@ resolve_port() {
 }
 
 # The printed monthly report is rendered in a test (tests/test_report_print.py): a headless
-# LibreOffice Calc, poppler's pdftoppm and a CJK font. Installed for `test` only, when missing.
-RENDER_PACKAGES="libreoffice-calc-nogui poppler-utils fonts-noto-cjk"
+# LibreOffice Calc, poppler's pdftoppm and a CJK font. The papers (mediation/papers/, WeasyPrint)
+# need pango and the same CJK font (tests/test_papers.py). Installed for `test` only, when missing.
+RENDER_PACKAGES="libreoffice-calc-nogui poppler-utils fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0"
 ensure_render_tools() {
   if command -v soffice >/dev/null && command -v pdftoppm >/dev/null \
-      && [ -n "$(fc-list 'Noto Sans CJK SC' family 2>/dev/null)" ]; then
+      && [ -n "$(fc-list 'Noto Sans CJK SC' family 2>/dev/null)" ] \
+      && compgen -G '/usr/lib/*/libpangoft2-1.0.so.0' >/dev/null; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing $RENDER_PACKAGES from Debian (renders the printed report in a test)"
+    say "installing $RENDER_PACKAGES from Debian (renders the printed report and the papers in tests)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       -o DPkg::Lock::Timeout=300 $RENDER_PACKAGES >/dev/null
   else
-    say "the printed-report test will be skipped: sudo apt-get install --no-install-recommends $RENDER_PACKAGES"
+    say "the printed-report and papers tests will be skipped: sudo apt-get install --no-install-recommends $RENDER_PACKAGES"
   fi
 }
 

@@ -406,6 +406,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("disputes.AttachmentFile", "GET"): Rule(
         CASE_ROLES, 200, _download, outside_ok=frozenset({"county_admin"})
     ),
+    ("papers.Paper", "GET"): Rule(
+        CASE_ROLES, 200, _case("/papers/application"), outside_ok=frozenset({"county_admin"})
+    ),
     ("screening.Rounds", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/screening/rounds")),
     ("screening.Rounds", "POST"): Rule(
         frozenset({"grid_worker"}),

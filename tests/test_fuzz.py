@@ -56,6 +56,7 @@ TAGS = [
     "users",
     "geo",
     "disputes",
+    "papers",
     "inbox",
     "screening",
     "sync",

@@ -13,7 +13,7 @@ from api.disputes import CASE_ROLES
 from api.inputs import Blueprint
 from api.schemas.papers import PaperQuery
 from api.security import limited
-from extensions import db
+from core.db import db
 from mediation.papers import service
 from mediation.papers.enums import NOT_APPLICABLE, PAPER_TITLES
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from clock import BUSINESS_TZ
-from errors import Conflict
+from core.clock import BUSINESS_TZ
+from core.errors import Conflict
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
     CATEGORIES,

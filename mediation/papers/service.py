@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, ValidationFailed
 from geo.models import Area, GridCell
 from mediation.disputes import queries
 from mediation.disputes.enums import GRID, VILLAGE
+from mediation.disputes.files import reveal_party_field
 from mediation.disputes.models import Agreement
-from mediation.disputes.service import reveal_party_field
 from mediation.papers import content, render
 from mediation.papers.enums import AGREEMENT, DOSSIER, KINDS, PAPER_TITLES
 from mediation.pii import Vault

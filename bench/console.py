@@ -144,19 +144,18 @@ def _p95(values: list[float]) -> float:
     return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
 
 
-def _report(pages, requests: int, target_ms: float) -> float:
+def _report(pages, requests: int, target_ms: float) -> dict[str, float]:
     print(f"\n{'page':<44} {'status':>6} {'KB':>8} {'p50 ms':>8} {'p95 ms':>8}")
-    worst = 0.0
+    p95s = {}
     for name, client, path in pages:
         times, status, size = _time(client, path, requests)
-        p95 = _p95(times)
-        worst = max(worst, p95)
+        p95s[name] = _p95(times)
         print(
             f"{name:<44} {status:>6} {size / 1024:>8.1f} "
-            f"{statistics.median(times):>8.1f} {p95:>8.1f}"
+            f"{statistics.median(times):>8.1f} {p95s[name]:>8.1f}"
         )
-    print(f"\nworst p95: {worst:.1f} ms (target ≤ {target_ms:.0f} ms)")
-    return worst
+    print(f"\nworst p95: {max(p95s.values()):.1f} ms (target ≤ {target_ms:.0f} ms)")
+    return p95s
 
 
 def bench_dashboards(requests: int) -> None:
@@ -191,19 +190,35 @@ def bench_dashboards(requests: int) -> None:
     if township is None:
         sys.exit("no benchmark cases: run `make bench-data` first")
     print(f"{cases:,} cases in the database; township {township}: {in_township:,} cases")
+    from core.clock import BUSINESS_TZ
+
+    today = datetime.now(UTC).astimezone(BUSINESS_TZ).date()
+    year_ago = (today - timedelta(days=364)).isoformat()
     # production: the session cookie is Secure, so the client speaks https
     centre = _console_client(app, f"bcs{township}", BENCH_PASSWORD, "https://localhost")
     county = _console_client(app, f"bca{township[:6]}", BENCH_PASSWORD, "https://localhost")
-    worst = _report(
-        [
-            (f"统计 dashboard township (bcs{township})", centre, "/console/dashboard"),
-            (f"统计 dashboard county (bca{township[:6]})", county, "/console/dashboard"),
-            (f"排查覆盖 screening township (bcs{township})", centre, "/console/screening"),
-        ],
-        requests,
-        1000.0,
+    pages = [
+        (f"统计 dashboard township (bcs{township})", centre, "/console/dashboard"),
+        (f"统计 dashboard county (bca{township[:6]})", county, "/console/dashboard"),
+        (
+            f"统计 township, last 12 months (bcs{township})",
+            centre,
+            f"/console/dashboard?from={year_ago}",
+        ),
+        (
+            f"统计 county, last 12 months (bca{township[:6]})",
+            county,
+            f"/console/dashboard?from={year_ago}",
+        ),
+        (f"排查覆盖 screening township (bcs{township})", centre, "/console/screening"),
+    ]
+    p95s = _report(pages, requests, 1000.0)
+    township_p95 = max(p95s[name] for name, client, _ in pages if client is centre)
+    verdict = "met" if township_p95 <= 1000 else "NOT met"
+    print(
+        f"township pages at {cases:,} cases: p95 ≤ {township_p95:.1f} ms "
+        f"(target ≤ 1000 ms: {verdict})"
     )
-    print(f"township dashboard target ≤ 1000 ms at {cases:,} cases: worst page p95 {worst:.1f} ms")
 
 
 def main() -> None:

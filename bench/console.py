@@ -259,6 +259,8 @@ def main() -> None:
         ("地图 cases json township", leader, "/console/map/cases.json"),
         ("月报 reports village (village_fq)", village, "/console/reports"),
         ("月报 reports township (center_fq)", centre, "/console/reports"),
+        ("排查覆盖 screening township (center_fq)", centre, "/console/screening"),
+        ("排查覆盖 screening village (village_fq)", village, "/console/screening"),
         ("提醒 inbox (center_fq)", centre, "/console/inbox"),
     ]
     township_case = next(

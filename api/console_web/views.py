@@ -924,6 +924,12 @@ def screening_page():
         campaigns.append({"c": c, "due_at": cov["due_at"], "totals": cov["totals"]})
         if len(campaigns) == 20:
             break
+    names = dict(
+        db.session.execute(
+            db.text("SELECT code, name FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
+            {"c": sorted({x["c"].area_code for x in campaigns})},
+        ).all()
+    )
     items = coverage["items"]
     if coverage["level"] == "cell":
         for item in items:
@@ -935,6 +941,7 @@ def screening_page():
         coverage=coverage,
         items=items,
         campaigns=campaigns,
+        area_names=names,
         kinds=CAMPAIGN_KINDS,
         now=now,
         drill=len(area) < 12,

@@ -211,6 +211,7 @@ def bench_dashboards(requests: int) -> None:
             f"/console/dashboard?from={year_ago}",
         ),
         (f"排查覆盖 screening township (bcs{township})", centre, "/console/screening"),
+        (f"排查覆盖 screening county (bca{township[:6]})", county, "/console/screening"),
     ]
     p95s = _report(pages, requests, 1000.0)
     township_p95 = max(p95s[name] for name, client, _ in pages if client is centre)

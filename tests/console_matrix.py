@@ -142,6 +142,9 @@ CONSOLE_RULES: dict[tuple[str, str], ConsoleRule] = {
         VIEWERS, 200, _area("map/hotspots.json"), outside_ok=COUNTY_ONLY
     ),
     ("console_web.reports_page", "GET"): ConsoleRule(VIEWERS, 200, _p("/console/reports")),
+    ("console_web.screening", "GET"): ConsoleRule(
+        VIEWERS, 200, _area("screening"), outside_ok=COUNTY_ONLY
+    ),
     ("console_web.report_narrative", "POST"): ConsoleRule(
         frozenset({"village_admin"}),
         302,

@@ -265,3 +265,47 @@ def test_county_village_choropleth_is_small_and_gzip(app, client, db_session, ct
     assert other.status_code == 200
     console_login(client, ctx["users"]["center_staff"].username)
     assert client.get("/console/map/areas.json?area=330681").status_code == 404
+
+
+def test_screening_coverage_is_scoped_to_the_area(app, client, db_session, ctx):  # noqa: F811
+    from mediation.screening import service as screening
+
+    village, cell, other_cell = ctx["village"], ctx["cells"][0], ctx["other_cells"][0]
+    console_login(client, ctx["users"]["center_staff"].username)
+    r = client.get("/console/screening")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "排查覆盖" in page and "本月排查任务" in page
+    assert "<script>" not in page  # no inline script
+    # the township view: one row per village of the township, the service's own figures
+    township = village[:9]
+    month = re.search(r'name="month" value="([0-9-]+)"', page).group(1)
+    actor = _actor_of(db_session, ctx["users"]["center_staff"])
+    want = screening.monthly_coverage(db_session, actor=actor, area=township, month=month)
+    rows = re.findall(r'<tr data-code="(\d+)"', page)
+    assert rows == [i["code"] for i in want["items"]] and village in rows
+    assert all(code.startswith(township) for code in rows)
+    assert f'id="coverage-total">{want["totals"]["coverage"] * 100:.1f}%' in page
+    assert ctx["campaigns"]["in"].title in page
+    assert f'data-campaign-id="{ctx["campaigns"]["out"].id}"' not in page
+    assert other_cell[:12] not in page and other_cell not in page
+    # the village view: per cell, the fixture's zero-report round shows as 零报告
+    body = client.get(f"/console/screening?area={village}&month={month}").get_data(as_text=True)
+    cells = re.findall(r'<tr data-code="(\d{15})"', body)
+    assert cell in cells and all(c.startswith(village) for c in cells)
+    row = body[body.index(f'<tr data-code="{cell}"') :].split("</tr>")[0]
+    assert 'data-state="zero"' in row and "零报告" in row
+    assert "未排查" in body or len(cells) == 1
+    # another township's village (or cell) is not found, as in the API
+    for code in (other_cell[:12], other_cell):
+        assert client.get(f"/console/screening?area={code}").status_code == 404
+    assert client.get("/console/screening?month=2026-13").status_code == 422
+
+
+def _actor_of(db_session, user):
+    from datetime import UTC, datetime
+
+    from core.clock import business_date
+    from mediation.users.actor import load_actor
+
+    return load_actor(db_session, user=user, today=business_date(datetime.now(UTC)))

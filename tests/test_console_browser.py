@@ -495,3 +495,52 @@ def test_reveal_with_a_purpose_shows_the_phone_and_writes_the_access_log(app, pa
         )
         db.session.remove()
     assert purpose == "电话回访当事人"
+
+
+def test_screening_coverage_shows_the_village_and_its_zero_report(app, page, server, world):
+    from api.schemas.screening import RoundIn
+    from api.screening import store
+    from core.clock import business_date
+    from core.db import db
+    from mediation.screening import service as screening
+    from mediation.users.actor import load_actor
+    from mediation.users.models import User
+    from tests.test_authorization_matrix import _round_payload
+
+    driver, rec = page
+    now = datetime.now(UTC)
+    with app.app_context():
+        s = db.session
+        cell = cells_of(s, world["village"])[0]
+        gw = s.query(User).filter_by(username="b_gw").one()
+        rnd, _ = screening.record_round(
+            s,
+            actor=load_actor(s, user=gw, today=business_date(now)),
+            data=RoundIn().load(_round_payload(cell)),
+            photos=[],
+            now=now,
+            store=store(),
+        )
+        s.commit()
+        round_id = rnd.id
+        s.remove()
+    try:
+        _login(driver, server, "b_center")
+        driver.get(f"{server}/console/screening")
+        row = _css(driver, f'#coverage-table tr[data-code="{world["village"]}"]')
+        cells = row.find_elements("css selector", "td")
+        screened, total = (int(x) for x in cells[1].text.split(" / "))
+        assert screened >= 1 and total >= 2
+        assert cells[2].text == f"{screened / total * 100:.1f}%"
+        assert int(cells[4].text) >= 1  # 零报告
+        assert driver.find_element("id", "coverage-total").text.endswith("%")
+        _shot(driver, "screening-township")
+        _navigate(driver, row.find_element("css selector", "a"))
+        state = _css(driver, f'#coverage-table tr[data-code="{cell}"] [data-state]')
+        assert state.get_attribute("data-state") == "zero" and state.text == "零报告"
+        _shot(driver, "screening-village")
+    finally:
+        with app.app_context():
+            db.session.execute(text("DELETE FROM screening_round WHERE id = :i"), {"i": round_id})
+            db.session.commit()
+            db.session.remove()

@@ -53,6 +53,8 @@ from mediation.reminders import service as reminders
 from mediation.reports import console, exports
 from mediation.reports import metrics as report_metrics
 from mediation.reports import service as reports
+from mediation.screening import service as screening
+from mediation.screening.enums import CAMPAIGN_KINDS
 from mediation.users import service as users
 from mediation.users.enums import (
     ADMIN,
@@ -887,3 +889,60 @@ def register_post():
     db.session.commit()
     flash(f"已登记，案件编号 {done.dispute.case_number}", "ok")
     return redirect(url_for("case", dispute_id=done.dispute.id))
+
+
+# ------------------------------------------------------------------ screening coverage
+
+
+def _cell_state(f: dict) -> tuple[str, str]:
+    """How a cell's month reads on the page: screened (and found something), zero report only,
+    or not screened — from the screening metrics' own figures."""
+    if not f["cells_screened"]:
+        return "missing", "未排查"
+    if f["rounds"] and f["zero_reports"] == f["rounds"]:
+        return "zero", "零报告"
+    return "screened", "已排查"
+
+
+@bp.get("/screening", endpoint="screening")
+@allow(*VIEWERS)
+def screening_page():
+    """This month's screening campaigns and coverage (排查覆盖), by village or by cell (the
+    screening service's own figures: `monthly_coverage`, `campaign_coverage`)."""
+    actor, now = console_actor(), request_now()
+    area = _area_arg()
+    info = console.check_area(db.session, scope=actor.case_scope, code=area)
+    month = request.args.get("month") or now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
+    first, _last = screening.month_bounds(month)
+    month = first.strftime("%Y-%m")
+    coverage = screening.monthly_coverage(db.session, actor=actor, area=area, month=month)
+    campaigns = []
+    for c in screening.list_campaigns(db.session, actor=actor, filters={"month": month}, limit=50):
+        if not (c.area_code.startswith(area) or area.startswith(c.area_code)):
+            continue  # another branch of the tree (a county's other townships)
+        cov = screening.campaign_coverage(db.session, actor=actor, campaign_id=c.id, now=now)
+        campaigns.append({"c": c, "due_at": cov["due_at"], "totals": cov["totals"]})
+        if len(campaigns) == 20:
+            break
+    names = dict(
+        db.session.execute(
+            db.text("SELECT code, name FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
+            {"c": sorted({x["c"].area_code for x in campaigns})},
+        ).all()
+    )
+    items = coverage["items"]
+    if coverage["level"] == "cell":
+        for item in items:
+            item["state"], item["state_label"] = _cell_state(item)
+    return render_template(
+        "console/screening.html",
+        area=info,
+        month=month,
+        coverage=coverage,
+        items=items,
+        campaigns=campaigns,
+        area_names=names,
+        kinds=CAMPAIGN_KINDS,
+        now=now,
+        drill=len(area) < 12,
+    )

@@ -23,7 +23,7 @@ from api.schemas.screening import (
     RoundQuery,
 )
 from core.db import db
-from mediation.screening import service
+from mediation.screening import campaigns, coverage, rounds
 from mediation.users.enums import (
     CENTER_STAFF,
     COUNTY_ADMIN,
@@ -50,7 +50,7 @@ class Rounds(MethodView):
     def get(self, args):
         """Rounds in my area, newest first: filter by area (cell/village/…), month, zero report."""
         limit = args.pop("limit")
-        return service.list_rounds(db.session, actor=current_actor(), filters=args, limit=limit)
+        return rounds.list_rounds(db.session, actor=current_actor(), filters=args, limit=limit)
 
     @allow(GRID_WORKER)
     @large_json
@@ -62,7 +62,7 @@ class Rounds(MethodView):
     @screening_bp.alt_response(409, description="同一 client_id 但内容不同 (client_id_conflict)")
     def post(self, data):
         """Record a round of one of my cells: the disputes registered during it, or 零报告."""
-        rnd, created = service.record_round(
+        rnd, created = rounds.record_round(
             db.session,
             actor=current_actor(),
             data=data,
@@ -72,7 +72,7 @@ class Rounds(MethodView):
             clock_skew=timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"]),
         )
         db.session.commit()
-        body = service.round_detail(db.session, actor=current_actor(), round_id=rnd.id)
+        body = rounds.round_detail(db.session, actor=current_actor(), round_id=rnd.id)
         return body, 201 if created else 200
 
 
@@ -82,7 +82,7 @@ class RoundDetail(MethodView):
     @screening_bp.response(200, RoundDetailOut)
     def get(self, round_id):
         """A round: what was covered, the disputes it found, photos, track (WGS-84)."""
-        return service.round_detail(db.session, actor=current_actor(), round_id=round_id)
+        return rounds.round_detail(db.session, actor=current_actor(), round_id=round_id)
 
 
 @screening_bp.route("/campaigns")
@@ -93,14 +93,16 @@ class Campaigns(MethodView):
     def get(self, args):
         """Campaigns over or inside my area (the monthly routine ones and 专项排查)."""
         limit = args.pop("limit")
-        return service.list_campaigns(db.session, actor=current_actor(), filters=args, limit=limit)
+        return campaigns.list_campaigns(
+            db.session, actor=current_actor(), filters=args, limit=limit
+        )
 
     @allow(*LAUNCHERS)
     @screening_bp.arguments(CampaignIn)
     @screening_bp.response(201, CampaignOut)
     def post(self, data):
         """Launch a 专项排查 for an area of my township (or county): every cell owes a round."""
-        campaign = service.launch_campaign(
+        campaign = campaigns.launch_campaign(
             db.session, actor=current_actor(), data=data, now=request_now()
         )
         db.session.commit()
@@ -114,7 +116,7 @@ class CampaignCoverage(MethodView):
     def get(self, campaign_id):
         """Per cell: screened, missing or overdue, last round, grid worker; totals; found by
         key area — over the cells of the campaign I may see."""
-        return service.campaign_coverage(
+        return coverage.campaign_coverage(
             db.session, actor=current_actor(), campaign_id=campaign_id, now=request_now()
         )
 
@@ -127,6 +129,6 @@ class MonthlyCoverage(MethodView):
     def get(self, args):
         """A month's screening in an area of mine, by child area (township → villages → cells):
         排查次数, 零报告, 排查发现矛盾纠纷数, coverage."""
-        return service.monthly_coverage(
+        return coverage.monthly_coverage(
             db.session, actor=current_actor(), area=args["area"], month=args["month"]
         )

@@ -20,7 +20,7 @@ from mediation import calendar, scheduler
 from mediation.demo import COUNTY_CODE, DEMO_PASSWORD, demo_files, ensure_demo_accounts
 from mediation.disputes.holidays import load_official_calendar
 from mediation.pii import vault_for
-from mediation.screening.service import ensure_monthly_campaigns
+from mediation.screening.campaigns import ensure_monthly_campaigns
 from mediation.users.passwords import hasher_for
 
 demo_cli = click.Group("demo", help="演示数据")

@@ -26,8 +26,8 @@ from mediation.disputes import scheduled as disputes_jobs
 from mediation.reminders import service
 from mediation.reports import scheduled as reports_jobs
 from mediation.reports import service as reports
+from mediation.screening import campaigns
 from mediation.screening import scheduled as screening_jobs
-from mediation.screening import service as screening_service
 
 log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
@@ -78,9 +78,9 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         )
 
     def screening(now):
-        created = screening_service.ensure_monthly_campaigns(db.session, now=now)
+        created = campaigns.ensure_monthly_campaigns(db.session, now=now)
         db.session.commit()
-        reminded = screening_service.late_cell_reminders(
+        reminded = screening_jobs.late_cell_reminders(
             db.session, now=now, lead=timedelta(days=cfg["SCREENING_REMIND_DAYS"])
         )
         return {"campaigns": created, "reminders": reminded}

@@ -580,7 +580,8 @@ def _screening(app, db_session, c):
     from api.schemas.screening import RoundIn
     from api.screening import store
     from core.clock import business_date
-    from mediation.screening import service as screening
+    from mediation.screening import campaigns as screening_campaigns
+    from mediation.screening import rounds as screening_rounds
     from mediation.screening.models import ScreeningCampaign
     from mediation.users.actor import load_actor
     from tests.factories import OTHER_TOWNSHIP, TOWNSHIP
@@ -592,7 +593,7 @@ def _screening(app, db_session, c):
         ("out", c["targets"]["gw_out"], c["other_cells"][0]),
     ):
         actor = load_actor(db_session, user=user, today=business_date(now))
-        rounds[where], _ = screening.record_round(
+        rounds[where], _ = screening_rounds.record_round(
             db_session,
             actor=actor,
             data=RoundIn().load(_round_payload(cell)),
@@ -600,7 +601,7 @@ def _screening(app, db_session, c):
             now=now,
             store=store(),
         )
-    screening.ensure_monthly_campaigns(db_session, now=now)
+    screening_campaigns.ensure_monthly_campaigns(db_session, now=now)
     month = business_date(now).strftime("%Y-%m")
     campaigns = {
         where: db_session.query(ScreeningCampaign)

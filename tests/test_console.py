@@ -268,7 +268,7 @@ def test_county_village_choropleth_is_small_and_gzip(app, client, db_session, ct
 
 
 def test_screening_coverage_is_scoped_to_the_area(app, client, db_session, ctx):  # noqa: F811
-    from mediation.screening import service as screening
+    from mediation.screening import coverage
 
     village, cell, other_cell = ctx["village"], ctx["cells"][0], ctx["other_cells"][0]
     console_login(client, ctx["users"]["center_staff"].username)
@@ -281,7 +281,7 @@ def test_screening_coverage_is_scoped_to_the_area(app, client, db_session, ctx):
     township = village[:9]
     month = re.search(r'name="month" value="([0-9-]+)"', page).group(1)
     actor = _actor_of(db_session, ctx["users"]["center_staff"])
-    want = screening.monthly_coverage(db_session, actor=actor, area=township, month=month)
+    want = coverage.monthly_coverage(db_session, actor=actor, area=township, month=month)
     rows = re.findall(r'<tr data-code="(\d+)"', page)
     assert rows == [i["code"] for i in want["items"]] and village in rows
     assert all(code.startswith(township) for code in rows)

@@ -502,7 +502,7 @@ def test_screening_coverage_shows_the_village_and_its_zero_report(app, page, ser
     from api.screening import store
     from core.clock import business_date
     from core.db import db
-    from mediation.screening import service as screening
+    from mediation.screening import rounds
     from mediation.users.actor import load_actor
     from mediation.users.models import User
     from tests.test_authorization_matrix import _round_payload
@@ -513,7 +513,7 @@ def test_screening_coverage_shows_the_village_and_its_zero_report(app, page, ser
         s = db.session
         cell = cells_of(s, world["village"])[0]
         gw = s.query(User).filter_by(username="b_gw").one()
-        rnd, _ = screening.record_round(
+        rnd, _ = rounds.record_round(
             s,
             actor=load_actor(s, user=gw, today=business_date(now)),
             data=RoundIn().load(_round_payload(cell)),

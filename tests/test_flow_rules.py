@@ -194,16 +194,16 @@ def test_m2_offline_operation_dated_in_the_future_is_rejected(app, client, db_se
 
 
 def test_m2_screening_round_skew_is_a_setting(app, db_session):
-    from mediation.screening import service as screening
+    from mediation.screening import rounds
     from mediation.times import DEFAULT_CLOCK_SKEW
 
     assert app.config["CLOCK_SKEW_SECONDS"] == DEFAULT_CLOCK_SKEW.total_seconds() == 300
     now = at(12, 10)
-    screening._check_when(now + timedelta(minutes=4), now, DEFAULT_CLOCK_SKEW)
+    rounds._check_when(now + timedelta(minutes=4), now, DEFAULT_CLOCK_SKEW)
     with pytest.raises(DomainError) as exc:
-        screening._check_when(now + timedelta(minutes=6), now, DEFAULT_CLOCK_SKEW)
+        rounds._check_when(now + timedelta(minutes=6), now, DEFAULT_CLOCK_SKEW)
     assert exc.value.code == "invalid_date" and list(exc.value.fields) == ["screened_at"]
-    screening._check_when(now + timedelta(minutes=6), now, timedelta(minutes=10))
+    rounds._check_when(now + timedelta(minutes=6), now, timedelta(minutes=10))
 
 
 # ------------------------------------------------------------------ M3: the report period

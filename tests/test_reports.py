@@ -596,7 +596,7 @@ def test_screening_rounds_feed_the_report_and_the_dashboard(app, db_session, mon
 
     from api.disputes import store
     from api.schemas.screening import RoundIn
-    from mediation.screening import service as screening
+    from mediation.screening import rounds
 
     worker = month["actors"]["grid_worker"]
     cells, cases = month["cells"], month["cases"]
@@ -617,7 +617,7 @@ def test_screening_rounds_feed_the_report_and_the_dashboard(app, db_session, mon
             }
         )
         with app.test_request_context():
-            screening.record_round(
+            rounds.record_round(
                 db_session, actor=worker, data=data, photos=[], now=at(10, day, 12), store=store()
             )
     expected = {

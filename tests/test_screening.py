@@ -24,8 +24,8 @@ from mediation.disputes.deadlines import Limits
 from mediation.pii import vault_for
 from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
-from mediation.screening import metrics
-from mediation.screening import service as screening
+from mediation.screening import campaigns, coverage, metrics, rounds
+from mediation.screening import scheduled as screening_jobs
 from mediation.screening.enums import KEY_AREAS
 from mediation.screening.models import ScreeningCampaign, ScreeningRound
 from mediation.users.actor import load_actor
@@ -77,7 +77,7 @@ def world(app, db_session):
             **over,
         }
         with app.test_request_context():
-            rnd, _ = screening.record_round(
+            rnd, _ = rounds.record_round(
                 db_session,
                 actor=actors[who],
                 data=RoundIn().load(body),
@@ -111,8 +111,8 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
     )
 
     # 1 December: the monthly routine campaigns appear, once per township
-    assert screening.ensure_monthly_campaigns(db_session, now=at(2026, 12, 1, 7)) == townships
-    assert screening.ensure_monthly_campaigns(db_session, now=at(2026, 12, 1, 8)) == 0
+    assert campaigns.ensure_monthly_campaigns(db_session, now=at(2026, 12, 1, 7)) == townships
+    assert campaigns.ensure_monthly_campaigns(db_session, now=at(2026, 12, 1, 8)) == 0
     routine = db_session.scalar(
         select(ScreeningCampaign).where(
             ScreeningCampaign.area_code == TOWNSHIP, ScreeningCampaign.month == "2026-12"
@@ -126,7 +126,7 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
     )
     assert routine.key_areas == list(KEY_AREAS)
     # … and the township centre launches a 专项排查 for the village, 4–15 December
-    special = screening.launch_campaign(
+    special = campaigns.launch_campaign(
         db_session,
         actor=world["actors"]["center_staff"],
         data=CampaignIn().load(
@@ -153,8 +153,8 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
 
     # 12 December, three days before the special's due date: c[1] and c[2] were screened in its
     # window; c[0] only on the 3rd (before it), c[3] only in November, c[4:] never → n - 2
-    assert screening.late_cell_reminders(db_session, now=at(2026, 12, 12, 8)) == n - 2
-    assert screening.late_cell_reminders(db_session, now=at(2026, 12, 12, 9)) == 0  # once
+    assert screening_jobs.late_cell_reminders(db_session, now=at(2026, 12, 12, 8)) == n - 2
+    assert screening_jobs.late_cell_reminders(db_session, now=at(2026, 12, 12, 9)) == 0  # once
     due = open_reminders(db_session, kind="screening_due")
     assert [r.area_code for r in due] == [c[0], c[3], *c[4:]]
     by_cell = {r.area_code: r for r in due}
@@ -206,7 +206,7 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
     # Coverage of the special campaign (4–15 Dec) seen by the centre on the 17th:
     # screened c[0] (14th), c[1] (5th), c[2] (10th), c[3] (15th); c[4:] overdue
     center = world["actors"]["center_staff"]
-    cov = screening.campaign_coverage(
+    cov = coverage.campaign_coverage(
         db_session, actor=center, campaign_id=special.id, now=at(2026, 12, 17, 11)
     )
     states = {x["code"]: x["state"] for x in cov["cells"]}
@@ -235,7 +235,9 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
     county_cells = db_session.scalar(
         text("SELECT count(*) FROM grid_cell WHERE valid_to IS NULL AND code LIKE '330681%'")
     )
-    assert screening.late_cell_reminders(db_session, now=at(2026, 12, 29, 7)) == county_cells - 4
+    assert (
+        screening_jobs.late_cell_reminders(db_session, now=at(2026, 12, 29, 7)) == county_cells - 4
+    )
 
     # A round in the first minutes of January counts for January, not December
     world["record"]("grid_worker", c[1], at(2027, 1, 1, 0, 5), now=at(2027, 1, 1, 1))
@@ -289,7 +291,7 @@ def test_a_month_of_screening_in_a_village(app, db_session, world):
     assert november[c[3]].rounds == 1 and november[c[0]].rounds == 0
 
     # The routine campaign seen by the village head: only the village's cells, same totals
-    cov = screening.campaign_coverage(
+    cov = coverage.campaign_coverage(
         db_session,
         actor=world["actors"]["village_admin"],
         campaign_id=routine.id,
@@ -544,10 +546,10 @@ def test_who_may_launch_a_campaign_and_where(client, db_session, world):
 
 
 def test_monthly_campaigns_are_created_once_per_township(db_session):
-    n = screening.ensure_monthly_campaigns(db_session, now=at(2027, 2, 3))
+    n = campaigns.ensure_monthly_campaigns(db_session, now=at(2027, 2, 3))
     assert n > 0
-    assert screening.ensure_monthly_campaigns(db_session, now=at(2027, 2, 20)) == 0
-    assert screening.ensure_monthly_campaigns(db_session, now=at(2027, 2, 20), month="2027-03") == n
+    assert campaigns.ensure_monthly_campaigns(db_session, now=at(2027, 2, 20)) == 0
+    assert campaigns.ensure_monthly_campaigns(db_session, now=at(2027, 2, 20), month="2027-03") == n
     feb = db_session.scalars(
         select(ScreeningCampaign).where(ScreeningCampaign.month == "2027-02")
     ).all()

@@ -53,7 +53,8 @@ from mediation.reminders import service as reminders
 from mediation.reports import console, exports
 from mediation.reports import metrics as report_metrics
 from mediation.reports import service as reports
-from mediation.screening import service as screening
+from mediation.screening import campaigns as screening_campaigns
+from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
 from mediation.users import service as users
 from mediation.users.enums import (
@@ -913,14 +914,18 @@ def screening_page():
     area = _area_arg()
     info = console.check_area(db.session, scope=actor.case_scope, code=area)
     month = request.args.get("month") or now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
-    first, _last = screening.month_bounds(month)
+    first, _last = screening_campaigns.month_bounds(month)
     month = first.strftime("%Y-%m")
-    coverage = screening.monthly_coverage(db.session, actor=actor, area=area, month=month)
+    coverage = screening_coverage.monthly_coverage(db.session, actor=actor, area=area, month=month)
     campaigns = []
-    for c in screening.list_campaigns(db.session, actor=actor, filters={"month": month}, limit=50):
+    for c in screening_campaigns.list_campaigns(
+        db.session, actor=actor, filters={"month": month}, limit=50
+    ):
         if not (c.area_code.startswith(area) or area.startswith(c.area_code)):
             continue  # another branch of the tree (a county's other townships)
-        cov = screening.campaign_coverage(db.session, actor=actor, campaign_id=c.id, now=now)
+        cov = screening_coverage.campaign_coverage(
+            db.session, actor=actor, campaign_id=c.id, now=now
+        )
         campaigns.append({"c": c, "due_at": cov["due_at"], "totals": cov["totals"]})
         if len(campaigns) == 20:
             break

@@ -19,7 +19,7 @@ from core.clock import business_date, utcnow
 from core.db import db
 from core.errors import Forbidden
 from mediation.pii import vault_for
-from mediation.users import passwords, service
+from mediation.users import logins, passwords
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLES
 
@@ -145,7 +145,7 @@ def register(app) -> None:
             return True
         if not fam:
             return True
-        found = service.token_user(
+        found = logins.token_user(
             db.session, user_id=user_id, family_id=fam, today=business_date(request_now())
         )
         g._token_user, g._token_cells = found or (None, None)

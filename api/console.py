@@ -37,8 +37,8 @@ from core.db import db
 from geo import layers
 from geo.scope import AreaScope, sql_params
 from mediation.reports import console, exports, service
+from mediation.users.access_log import log_access
 from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
-from mediation.users.service import log_access
 
 console_bp = Blueprint(
     "console",

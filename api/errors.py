@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from mediation.attachments import StorageFull
 from mediation.disputes.workflow import Refused
-from mediation.users.service import AccountLocked, InvalidCredentials, RefreshReused, TokenRevoked
+from mediation.users.logins import AccountLocked, InvalidCredentials, RefreshReused, TokenRevoked
 
 log = logging.getLogger(__name__)
 

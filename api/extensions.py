@@ -16,7 +16,7 @@ class VerifiedTokens(JWTManager):
     (PyJWT parses and checks it twice, in Python) was about a tenth of a registration's CPU
     (bench/run.py --profile-register). A token is remembered only once its signature and claims
     have verified; its expiry is still checked on every use, and whether its login was revoked is
-    checked on every request by the token check (mediation.users.service.token_user). A new
+    checked on every request by the token check (mediation.users.logins.token_user). A new
     signing key means a restart, which forgets them all. At most `size` tokens are remembered."""
 
     def __init__(self, app=None, size: int = 10_000) -> None:

@@ -12,7 +12,7 @@ from api.schemas.users import LoginIn, MeOut, PasswordChangeIn, RefreshIn, Token
 from api.security import limited
 from core.clock import business_date
 from core.db import db
-from mediation.users import service
+from mediation.users import accounts, logins
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLE_LABELS
 from mediation.users.models import TokenFamily, User
@@ -43,7 +43,7 @@ def issue_tokens(user: User, family: TokenFamily) -> dict:
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)
     decoded = decode_token(refresh, allow_expired=True)
-    service.record_refresh(
+    logins.record_refresh(
         db.session,
         family_id=family.id,
         jti=decoded["jti"],
@@ -78,7 +78,7 @@ class Login(MethodView):
         cfg = current_app.config
         now = request_now()
         try:
-            user = service.authenticate(
+            user = logins.authenticate(
                 db.session,
                 username=data["username"],
                 password=data["password"],
@@ -87,10 +87,10 @@ class Login(MethodView):
                 max_failures=cfg["LOGIN_MAX_FAILURES"],
                 lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
             )
-        except service.InvalidCredentials:
+        except logins.InvalidCredentials:
             db.session.commit()  # keep the failure count
             raise
-        family = service.start_family(
+        family = logins.start_family(
             db.session, user=user, device_name=data["device_name"], now=now
         )
         tokens = issue_tokens(user, family)
@@ -111,10 +111,10 @@ class Refresh(MethodView):
         claims = get_jwt()
         now = request_now()
         try:
-            family = service.use_refresh(
+            family = logins.use_refresh(
                 db.session, jti=claims["jti"], family_id=claims.get("fam"), now=now
             )
-        except service.RefreshReused:
+        except logins.RefreshReused:
             db.session.commit()  # the family stays revoked
             raise
         user = g.pop("_token_user")
@@ -129,7 +129,7 @@ class Logout(MethodView):
     @auth_bp.response(204)
     def post(self):
         """Log out this device: its tokens stop working at once."""
-        service.revoke_family(
+        logins.revoke_family(
             db.session, family_id=token_family(), now=request_now(), reason="logout"
         )
         db.session.commit()
@@ -141,7 +141,7 @@ class LogoutAll(MethodView):
     @auth_bp.response(204)
     def post(self):
         """Log out every device of the current user (e.g. a phone was lost)."""
-        service.revoke_all_families(
+        logins.revoke_all_families(
             db.session, user_id=current_actor().user_id, now=request_now(), reason="logout_all"
         )
         db.session.commit()
@@ -164,7 +164,7 @@ class Password(MethodView):
     @auth_bp.response(204)
     def post(self, data):
         """Change one's own password; other devices are logged out."""
-        service.change_own_password(
+        accounts.change_own_password(
             db.session,
             actor=current_actor(),
             old=data["old_password"],

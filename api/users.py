@@ -22,7 +22,7 @@ from api.security import limited
 from core.clock import business_date
 from core.db import db
 from core.errors import ValidationFailed
-from mediation.users import service
+from mediation.users import access_log, accounts
 from mediation.users.enums import (
     ADMIN,
     CENTER_STAFF,
@@ -61,7 +61,7 @@ class Users(MethodView):
     @users_bp.response(200, UserOut(many=True))
     def get(self, args):
         """Users the caller may manage (township staff: the grid workers of their township)."""
-        users = service.list_users(
+        users = accounts.list_users(
             db.session, actor=current_actor(), limit=args["limit"], after_id=args["after_id"]
         )
         return [user_dict(u) for u in users]
@@ -71,7 +71,7 @@ class Users(MethodView):
     @users_bp.response(201, UserOut)
     def post(self, data):
         """Create an account (county admins: inside their county)."""
-        user = service.create_user(
+        user = accounts.create_user(
             db.session,
             actor=current_actor(),
             vault=vault(),
@@ -89,14 +89,14 @@ class UserDetail(MethodView):
     @users_bp.response(200, UserOut)
     def get(self, user_id):
         """One user."""
-        return user_dict(service.get_user(db.session, user_id=user_id, actor=current_actor()))
+        return user_dict(accounts.get_user(db.session, user_id=user_id, actor=current_actor()))
 
     @allow(*MANAGERS)
     @users_bp.arguments(UserUpdateIn)
     @users_bp.response(200, UserOut)
     def patch(self, data, user_id):
         """Change name, phone, roles, password or active flag (deactivation logs out everywhere)."""
-        user = service.update_user(
+        user = accounts.update_user(
             db.session,
             actor=current_actor(),
             user_id=user_id,
@@ -115,8 +115,8 @@ class UserCells(MethodView):
     @users_bp.response(200, CellRef(many=True))
     def get(self, user_id):
         """A grid worker's current cells."""
-        service.get_user(db.session, user_id=user_id, actor=current_actor())
-        return service.current_cells(
+        accounts.get_user(db.session, user_id=user_id, actor=current_actor())
+        return accounts.current_cells(
             db.session, user_id=user_id, today=business_date(request_now())
         )
 
@@ -125,7 +125,7 @@ class UserCells(MethodView):
     @users_bp.response(201, CellRef)
     def post(self, data, user_id):
         """Assign a cell; the previous grid worker's assignment ends that day."""
-        assignment = service.assign_cell(
+        assignment = accounts.assign_cell(
             db.session,
             actor=current_actor(),
             user_id=user_id,
@@ -143,7 +143,7 @@ class UserCell(MethodView):
     @users_bp.response(200, CellRef)
     def delete(self, data, user_id, cell_code):
         """End an assignment (kept in the history)."""
-        assignment = service.end_cell_assignment(
+        assignment = accounts.end_cell_assignment(
             db.session,
             actor=current_actor(),
             user_id=user_id,
@@ -164,7 +164,7 @@ class UserReveal(MethodView):
         """A staff member's full phone number; written to the access log with the purpose."""
         if data["field"] != "phone":
             raise ValidationFailed("用户只有电话号码可以查看", code="invalid_field", field="field")
-        value = service.reveal_user_phone(
+        value = access_log.reveal_user_phone(
             db.session,
             actor=current_actor(),
             user_id=user_id,
@@ -184,6 +184,6 @@ class AccessLogList(MethodView):
     @users_bp.response(200, AccessLogOut(many=True))
     def get(self, args):
         """Who revealed or exported personal data, newest first."""
-        return service.list_access_log(
+        return access_log.list_access_log(
             db.session, actor=current_actor(), limit=args["limit"], before_id=args["before_id"]
         )

@@ -110,7 +110,7 @@ def ensure_demo_accounts(db_session, *, vault, ph, now) -> list[str]:
     from sqlalchemy import select, text
 
     from core.clock import business_date
-    from mediation.users import service
+    from mediation.users import accounts
     from mediation.users.actor import system_actor
     from mediation.users.models import User
 
@@ -134,7 +134,7 @@ def ensure_demo_accounts(db_session, *, vault, ph, now) -> list[str]:
     for spec in demo_accounts(village, cells):
         if db_session.scalar(select(User.id).where(User.username == spec["username"])):
             continue
-        user = service.create_user(
+        user = accounts.create_user(
             db_session,
             actor=actor,
             username=spec["username"],
@@ -147,7 +147,7 @@ def ensure_demo_accounts(db_session, *, vault, ph, now) -> list[str]:
             now=now,
         )
         for cell in spec.get("cells", []):
-            service.assign_cell(
+            accounts.assign_cell(
                 db_session,
                 actor=actor,
                 user_id=user.id,

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from core.clock import utcnow
 from mediation.pii import vault_for
-from mediation.users import service
+from mediation.users import accounts
 from mediation.users.actor import system_actor
 from mediation.users.passwords import hasher_for
 
@@ -56,7 +56,7 @@ def point_in(db_session, cell_code: str) -> tuple[float, float]:
 def make_user(app, db_session, username: str, roles: list[dict], cells: list[str] = (), phone=None):
     """A user created through the use case (so the rules apply), with cells from 2026-01-01."""
     cfg = app.config
-    user = service.create_user(
+    user = accounts.create_user(
         db_session,
         actor=system_actor(),
         username=username,
@@ -69,7 +69,7 @@ def make_user(app, db_session, username: str, roles: list[dict], cells: list[str
         now=utcnow(),
     )
     for cell in cells:
-        service.assign_cell(
+        accounts.assign_cell(
             db_session,
             actor=system_actor(),
             user_id=user.id,

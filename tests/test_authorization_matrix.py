@@ -61,8 +61,8 @@ def _assign(ctx, role, where):
 def _end_assignment(ctx, role, where):
     from datetime import date
 
+    from mediation.users.accounts import assign_cell
     from mediation.users.actor import system_actor
-    from mediation.users.service import assign_cell
 
     target = ctx["targets"]["gw_in" if where == "in" else "gw_out"]
     cell = ctx["cells"][2] if where == "in" else ctx["other_cells"][0]

@@ -14,8 +14,8 @@ def _key(e):
 
 def test_m11_sync_pages_hold_exactly_limit_entries(app, world):  # noqa: F811
     from core.db import db
+    from mediation.users.accounts import assign_cell
     from mediation.users.actor import system_actor
-    from mediation.users.service import assign_cell
 
     client = app.test_client()
     ids = [

@@ -224,8 +224,8 @@ def test_paging_first_and_incremental(app, world):
 
 def test_cell_reassignment_sends_tombstones_and_the_new_holder_gets_the_cell(app, world):
     from core.db import db
+    from mediation.users.accounts import assign_cell
     from mediation.users.actor import system_actor
-    from mediation.users.service import assign_cell
 
     client = app.test_client()
     cell = world["cells"][0]
@@ -256,8 +256,8 @@ def test_cell_reassignment_sends_tombstones_and_the_new_holder_gets_the_cell(app
 
 def test_a_case_taken_away_with_its_cell_is_a_tombstone(app, world):
     from core.db import db
+    from mediation.users.accounts import end_cell_assignment
     from mediation.users.actor import system_actor
-    from mediation.users.service import end_cell_assignment
 
     client = app.test_client()
     cell = world["cells"][1]

@@ -1,7 +1,7 @@
 """The township centre's console at /console/: server-rendered pages (Jinja) over the same use
 cases the API calls.
 
-* Login with the API's accounts and lockout (`mediation.users.service.authenticate`); a login is a
+* Login with the API's accounts and lockout (`mediation.users.logins.authenticate`); a login is a
   token family like a device's, kept in Flask's signed session cookie (HttpOnly, SameSite=Lax,
   path /console) and checked in the database on every request, so logout (or a password reset)
   ends it at once.

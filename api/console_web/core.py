@@ -27,7 +27,7 @@ from api.errors import http_status
 from core.clock import BUSINESS_TZ, business_date
 from core.db import db
 from core.errors import DomainError
-from mediation.users import service as users
+from mediation.users import logins
 from mediation.users.actor import Actor, load_actor
 from mediation.users.enums import ROLE_LABELS
 
@@ -63,7 +63,7 @@ def _session_actor() -> Actor | None:
     uid, fam = session.get("uid"), session.get("fam")
     if not uid or not fam:
         return None
-    found = users.token_user(
+    found = logins.token_user(
         db.session, user_id=int(uid), family_id=fam, today=business_date(request_now())
     )
     if found is None:

@@ -56,7 +56,7 @@ from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
 from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
-from mediation.users import service as users
+from mediation.users import access_log, logins
 from mediation.users.enums import (
     ADMIN,
     CENTER_STAFF,
@@ -112,7 +112,7 @@ def login():
     now = request_now()
     username = request.form.get("username", "")
     try:
-        user = users.authenticate(
+        user = logins.authenticate(
             db.session,
             username=username,
             password=request.form.get("password", ""),
@@ -130,7 +130,7 @@ def login():
             next=request.form.get("next", ""),
         )
         return page, http_status(e)
-    family = users.start_family(db.session, user=user, device_name="综治中心工作台", now=now)
+    family = logins.start_family(db.session, user=user, device_name="综治中心工作台", now=now)
     db.session.commit()
     session.clear()
     session.permanent = True
@@ -144,7 +144,7 @@ def login():
 @allow()
 def logout():
     """End this console session (the token family is revoked in the database)."""
-    users.revoke_family(
+    logins.revoke_family(
         db.session, family_id=session.get("fam"), now=request_now(), reason="logout"
     )
     db.session.commit()
@@ -740,7 +740,7 @@ def report_export(report_id):
     actor = console_actor()
     report = reports.get_report(db.session, actor=actor, report_id=report_id)
     compiled = reports.compile_version(db.session, report=report)
-    users.log_access(
+    access_log.log_access(
         db.session,
         actor=actor,
         action="export",

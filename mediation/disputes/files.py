@@ -16,9 +16,9 @@ from mediation.disputes.models import (
     Party,
 )
 from mediation.pii import Vault
+from mediation.users.access_log import log_access, require_purpose
 from mediation.users.actor import Actor
 from mediation.users.enums import REVEAL_ROLES
-from mediation.users.service import log_access, require_purpose
 
 
 def reveal_party_field(

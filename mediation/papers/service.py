@@ -18,10 +18,10 @@ from mediation.disputes.models import Agreement
 from mediation.papers import content, render
 from mediation.papers.enums import AGREEMENT, DOSSIER, KINDS, PAPER_TITLES
 from mediation.pii import Vault
+from mediation.users.access_log import log_access, require_purpose
 from mediation.users.actor import Actor
 from mediation.users.enums import ACCESS_EXPORT, REVEAL_ROLES
 from mediation.users.models import User
-from mediation.users.service import log_access, require_purpose
 
 
 @dataclass(frozen=True)

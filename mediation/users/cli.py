@@ -15,7 +15,7 @@ from core.db import db
 from core.errors import DomainError
 from geo.cli import fail
 from mediation.pii import vault_for
-from mediation.users import service
+from mediation.users import accounts
 from mediation.users.actor import system_actor
 from mediation.users.models import User
 from mediation.users.passwords import hasher_for
@@ -42,7 +42,7 @@ def create_command(username, display_name, roles, phone, password):
         {"role": r.split(":", 1)[0], "area_code": ([*r.split(":", 1), None])[1]} for r in roles
     ]
     try:
-        user = service.create_user(
+        user = accounts.create_user(
             db.session,
             actor=system_actor(),
             username=username,
@@ -79,7 +79,7 @@ def assign_cell_command(username, cell_code, valid_from):
         sys.exit(2)
     start: date = valid_from.date() if valid_from else business_date(utcnow())
     try:
-        service.assign_cell(
+        accounts.assign_cell(
             db.session, actor=system_actor(), user_id=user_id, cell_code=cell_code, valid_from=start
         )
         db.session.commit()

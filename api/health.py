@@ -38,13 +38,14 @@ class Health(MethodView):
     def get(self):
         """Check that the service and its database answer."""
         version = db.session.execute(text("SELECT postgis_lib_version()")).scalar()
-        warning = calendar_warning(db.session, now=request_now())
+        years = loaded_years(db.session)
+        warning = calendar_warning(db.session, now=request_now(), years=years)
         return {
             "status": "ok",
             "database": "ok",
             "postgis": version,
             "calendar": {
-                "years_loaded": sorted(loaded_years(db.session)),
+                "years_loaded": sorted(years),
                 "missing_year": warning["year"] if warning else None,
                 "warning": warning["message"] if warning else None,
             },

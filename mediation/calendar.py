@@ -155,9 +155,14 @@ def loaded_years(db_session: Session) -> frozenset[int]:
     )
 
 
-def calendar_warning(db_session: Session, *, now: datetime) -> dict | None:
-    """From 1 November, while next year's official holiday notice is not loaded: what to say."""
-    year = missing_next_year(loaded_years(db_session), now.astimezone(BUSINESS_TZ).date())
+def calendar_warning(
+    db_session: Session, *, now: datetime, years: frozenset[int] | None = None
+) -> dict | None:
+    """From 1 November, while next year's official holiday notice is not loaded: what to say
+    (`years`: the loaded years, when the caller has read them already)."""
+    if years is None:
+        years = loaded_years(db_session)
+    year = missing_next_year(years, now.astimezone(BUSINESS_TZ).date())
     if year is None:
         return None
     return {"year": year, "message": missing_year_message(year)}

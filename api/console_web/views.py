@@ -192,20 +192,27 @@ def queue():
     actor, now = console_actor(), request_now()
     level = _my_level()
     area = console.default_area(actor.case_scope)
-    escalations = []
-    if actor.has(*VIEWERS) and len(area) < 15:
-        escalations = list(
+
+    def supervised(kind: str, sort: str, limit: int) -> list[dict]:
+        return list(
             console.supervision_rows(
                 db.session,
-                kind="escalations",
+                kind=kind,
                 scope=actor.case_scope,
                 area=area,
-                sort="waiting",
+                sort=sort,
                 now=now,
-                limit=200,
+                limit=limit,
             )
         )
-        escalations = [e for e in escalations if e["to_level"] == LEVEL_LABELS.get(level)]
+
+    escalations = []
+    if actor.has(*VIEWERS) and len(area) < 15:
+        escalations = [
+            e
+            for e in supervised("escalations", "waiting", 200)
+            if e["to_level"] == LEVEL_LABELS.get(level)
+        ]
     levels = [level] if level != "village" else ["village", "grid"]
     new = queries.list_disputes(
         db.session,
@@ -217,28 +224,8 @@ def queue():
     )
     overdue, high_risk = [], []
     if actor.has(*VIEWERS):
-        high_risk = list(
-            console.supervision_rows(
-                db.session,
-                kind="high_risk",
-                scope=actor.case_scope,
-                area=area,
-                sort="risk",
-                now=now,
-                limit=50,
-            )
-        )
-        overdue = list(
-            console.supervision_rows(
-                db.session,
-                kind="overdue",
-                scope=actor.case_scope,
-                area=area,
-                sort="due",
-                now=now,
-                limit=20,
-            )
-        )
+        high_risk = supervised("high_risk", "risk", 50)
+        overdue = supervised("overdue", "due", 20)
     return render_template(
         "console/queue.html",
         escalations=escalations,

@@ -17,11 +17,6 @@ WGS84 = "wgs84"
 GCJ02 = "gcj02"
 BD09 = "bd09"
 SYSTEMS = (WGS84, GCJ02, BD09)
-SYSTEM_LABELS = {
-    WGS84: "WGS-84（GPS 原始坐标）",
-    GCJ02: "GCJ-02（高德/腾讯）",
-    BD09: "BD-09（百度）",
-}
 
 _A = 6378245.0
 _EE = 0.00669342162296594323

@@ -8,7 +8,6 @@ LEVEL_LABELS = {COUNTY: "县（市、区）", TOWNSHIP: "乡镇（街道）", VI
 
 CELL_COMPREHENSIVE = "comprehensive"
 CELL_DEDICATED = "dedicated"
-CELL_TYPE_LABELS = {CELL_COMPREHENSIVE: "综合网格", CELL_DEDICATED: "专属网格"}
 
 CELL_GENERATED = "generated"
 CELL_IMPORTED = "imported"

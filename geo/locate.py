@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Session
 from core import fastsql
 from core.errors import ValidationFailed
 from geo import crs
+from geo.near import metres_as_degrees
 
 EXACT = "exact"
 AMBIGUOUS = "ambiguous"
@@ -105,6 +105,15 @@ def check_point(lon, lat, *, field_prefix: str = "") -> tuple[float, float]:
     return lon_f, lat_f
 
 
+def wgs84_point(lon, lat, system: str, *, field_prefix: str = "") -> tuple[float, float]:
+    """A checked point in `system` as WGS-84 (lon, lat): the one conversion every input uses.
+    Errors name the fields as the request sent them (`field_prefix`, e.g. "location.")."""
+    system = crs.check_system(system, f"{field_prefix}crs")
+    lon, lat = check_point(lon, lat, field_prefix=field_prefix)
+    wlon, wlat = crs.to_wgs84(lon, lat, system)
+    return float(wlon), float(wlat)
+
+
 def locate(
     db_session: Session,
     *,
@@ -117,9 +126,7 @@ def locate(
     """Route a point to its cell; flag overlaps and nearest-cell fallbacks; raise outside coverage.
 
     Errors name the fields as the request sent them (`field_prefix`, e.g. "location.")."""
-    system = crs.check_system(system, f"{field_prefix}crs")
-    lon, lat = check_point(lon, lat, field_prefix=field_prefix)
-    wlon, wlat = (float(v) for v in crs.to_wgs84(lon, lat, system))
+    wlon, wlat = wgs84_point(lon, lat, system, field_prefix=field_prefix)
     rows = _fetch(db_session, CELLS_COVERING, {"lon": wlon, "lat": wlat})
     if rows:
         villages = {r.village_code for r in rows}
@@ -131,7 +138,7 @@ def locate(
             for r in rows
         ]
         return _located(rows[0], wlon, wlat, match=AMBIGUOUS, candidates=candidates)
-    deg = tolerance_m / (111_320.0 * max(math.cos(math.radians(wlat)), 0.01))
+    deg = metres_as_degrees(tolerance_m, wlat)
     found = _fetch(db_session, CELL_NEAREST, {"lon": wlon, "lat": wlat, "deg": deg})
     row = found[0] if found else None
     if row is not None and row.distance_m <= tolerance_m:

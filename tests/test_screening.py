@@ -52,7 +52,14 @@ def world(app, db_session):
 
     def register(who, cell, now, key_areas):
         with app.test_request_context():
-            data = DisputeIn().load(dispute_payload(db_session, cell, key_areas=key_areas))
+            data = DisputeIn().load(
+                dispute_payload(
+                    db_session,
+                    cell,
+                    key_areas=key_areas,
+                    occurred_at=(now - timedelta(hours=2)).isoformat(),
+                )
+            )
             d, _, _ = registration.register_dispute(
                 db_session,
                 actor=actors[who],

@@ -18,7 +18,7 @@ from mediation.disputes.models import (
 from mediation.pii import Vault
 from mediation.users.access_log import log_access, require_purpose
 from mediation.users.actor import Actor
-from mediation.users.enums import REVEAL_ROLES
+from mediation.users.enums import ACCESS_REVEAL, REVEAL_ROLES
 
 
 def reveal_party_field(
@@ -48,7 +48,7 @@ def reveal_party_field(
     log_access(
         db_session,
         actor=actor,
-        action="reveal",
+        action=ACCESS_REVEAL,
         record_type="party",
         record_id=str(party.id),
         field=field,

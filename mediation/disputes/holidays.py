@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from mediation import calendar
 from mediation.disputes import deadlines
 from mediation.disputes import reminders as case_reminders
+from mediation.disputes.actions.step import current_agreement, pending_escalation
 from mediation.disputes.deadlines import plan_next_due
-from mediation.disputes.flow import current_agreement, pending_escalation
 from mediation.disputes.models import (
     Dispute,
 )

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from geoalchemy2.shape import from_shape
@@ -16,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import fastsql
-from core.errors import Conflict, DomainError
+from core.errors import DomainError
 from geo.cells import nearest_cell_of
 from geo.locate import locate
+from mediation import idempotency
 from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk
 from mediation.disputes import reminders as case_reminders
@@ -29,16 +27,15 @@ from mediation.disputes.enums import (
     LEVEL_BY_CODE_LENGTH,
     RED,
     REGISTERED,
-    RESOLVED,
     VILLAGE,
 )
 from mediation.disputes.models import (
     Attachment,
     Dispute,
-    DisputeLink,
     Party,
     RiskAssessment,
 )
+from mediation.disputes.related import related_links
 from mediation.disputes.settings import Settings
 from mediation.pii import Vault, mask_id, mask_phone
 from mediation.times import check_not_future
@@ -46,23 +43,12 @@ from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER
 
 
-def _canonical(data: dict) -> str:
-    def default(o):
-        if isinstance(o, datetime):
-            return o.isoformat()
-        if isinstance(o, Decimal):
-            return str(o.quantize(Decimal("0.01")))
-        return str(o)
-
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=default)
-
-
 def content_hash(data: dict, photos: list[Checked]) -> str:
     """Fingerprint of what the client sent, to tell a retry from a different case."""
     body = {k: v for k, v in data.items() if k not in ("client_id", "photos", "device_recorded_at")}
     body["key_areas"] = sorted(body.get("key_areas") or [])
     body["photo_sha256"] = sorted(p.sha256 for p in photos)
-    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+    return idempotency.fingerprint(body)
 
 
 def next_case_number(db_session: Session, *, village_code: str, year: int) -> str:
@@ -215,7 +201,7 @@ def register_dispute(
             due = case_reminders.for_new_case(
                 db_session, dispute=dispute, now=now, red_alert_levels=settings.red_alert_levels
             )
-            links = _related(db_session, dispute, (where.lon, where.lat), settings, now)
+            links = related_links(db_session, dispute, (where.lon, where.lat), settings, now)
             event = new_event(
                 dispute,
                 actor,
@@ -302,17 +288,22 @@ def _store_photos(store: FileStore, photos: list[Checked]) -> list[str]:
     return written
 
 
+CASE = idempotency.Record(
+    taken="该编号已被其他案件使用",
+    changed="同一编号的案件已登记，但内容不同；如需修改请在案件上操作",
+)
+
+
 def _same_or_conflict(existing: Dispute, digest: str, actor: Actor) -> Dispute:
-    if existing.registered_by != actor.user_id:
-        raise Conflict("该编号已被其他案件使用", code="client_id_taken", field="client_id")
-    if existing.content_hash != digest:
-        raise Conflict(
-            "同一编号的案件已登记，但内容不同；如需修改请在案件上操作",
-            code="client_id_conflict",
-            field="client_id",
-            details={"case_number": existing.case_number},
-        )
-    return existing
+    return idempotency.same_or_conflict(
+        existing,
+        owner_id=existing.registered_by,
+        stored_digest=existing.content_hash,
+        digest=digest,
+        actor=actor,
+        record=CASE,
+        details={"case_number": existing.case_number},
+    )
 
 
 def _outside_own_cells(db_session: Session, actor: Actor, where) -> dict | None:
@@ -348,71 +339,6 @@ def _registration_level(actor: Actor, where) -> str:
         code="outside_your_area",
         field="location",
     )
-
-
-SQL_RELATED = """
-    SELECT 'party' AS via, d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
-    FROM dispute d
-    WHERE d.id <> %(id)s AND d.id IN (
-        SELECT p.dispute_id FROM party p
-        WHERE p.id_number_hash = ANY(%(id_hashes)s) OR p.name_phone_hash = ANY(%(np_hashes)s))
-    UNION ALL
-    SELECT 'near', d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
-    FROM dispute d
-    WHERE d.id <> %(id)s
-      AND ST_DWithin(d.location, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326), %(deg)s)
-      AND ST_DWithin(d.location::geography,
-                     ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326)::geography, %(m)s)"""
-
-
-def _related(
-    db_session: Session,
-    dispute: Dispute,
-    point: tuple[float, float],
-    settings: Settings,
-    now: datetime,
-) -> list[DisputeLink]:
-    """Flag (never block) likely duplicates and recurrences: the links to add with the case,
-    found in one prepared statement (same parties; same place)."""
-    found: dict = {}
-    rows = fastsql.fetch(
-        db_session,
-        SQL_RELATED,
-        {
-            "id": dispute.id,
-            "id_hashes": [p.id_number_hash for p in dispute.parties if p.id_number_hash],
-            "np_hashes": [p.name_phone_hash for p in dispute.parties if p.name_phone_hash],
-            "x": point[0],
-            "y": point[1],
-            "deg": settings.duplicate_radius_m / 90_000.0,
-            "m": settings.duplicate_radius_m,
-        },
-    )
-    # Same parties first: a case found both ways is flagged for its parties.
-    for r in sorted(rows, key=lambda r: r.via != "party"):
-        if r.via == "party":
-            kind = _relation(r, settings, now)
-            if kind:
-                found.setdefault((r.id, kind), "same_party")
-            continue
-        recent = (now - r.registered_at).days <= settings.duplicate_days
-        if r.category == dispute.category and recent and r.closed_at is None:
-            found.setdefault((r.id, "possible_duplicate"), "nearby_same_category")
-        elif r.status == RESOLVED or r.resolved_at is not None:
-            if r.resolved_at and (now - r.resolved_at).days <= settings.recurrence_days:
-                found.setdefault((r.id, "recurrence"), "same_place")
-    return [
-        DisputeLink(dispute_id=dispute.id, other_id=other, kind=kind, reason=reason)
-        for (other, kind), reason in found.items()
-    ]
-
-
-def _relation(r, settings: Settings, now: datetime) -> str | None:
-    if r.closed_at is None:
-        return "possible_duplicate"
-    if r.resolved_at is not None and (now - r.resolved_at).days <= settings.recurrence_days:
-        return "recurrence"
-    return None
 
 
 def _utc(at: datetime | None) -> datetime | None:

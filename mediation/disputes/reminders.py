@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from core import fastsql
 from core.clock import BUSINESS_TZ
 from mediation.disputes.deadlines import business_day, end_of
+from mediation.disputes.enums import OPEN_STATUSES
 from mediation.disputes.models import Agreement, Dispute
 from mediation.reminders import service as reminders
 from mediation.reminders.kinds import TITLES, Recipient
@@ -106,14 +107,7 @@ def wanted(
                 kind, facts.next_due_at, facts.next_due_at - lead.get(kind, timedelta(days=1)), who
             )
         )
-    open_case = facts.status in (
-        "registered",
-        "accepted",
-        "mediating",
-        "agreed",
-        "follow_up",
-        "reopened",
-    )
+    open_case = facts.status in OPEN_STATUSES
     if facts.risk_level == "red" and facts.red_since and open_case:
         due = end_of(business_day(facts.red_since))
         areas = {"township": facts.township_code, "county": facts.county_code}

@@ -20,6 +20,7 @@ from mediation.disputes.enums import (
     GRID,
     LEVELS,
     MEDIATING,
+    OPEN_STATUSES,
     REFERRED,
     REGISTERED,
     REJECTED,
@@ -40,7 +41,7 @@ from mediation.users.enums import (
 )
 
 OPEN_WORK = frozenset({REGISTERED, ACCEPTED, MEDIATING, REOPENED})
-ANY_OPEN = frozenset({REGISTERED, ACCEPTED, MEDIATING, AGREED, FOLLOW_UP, REOPENED})
+ANY_OPEN = OPEN_STATUSES
 # Who works a case at each handling level (the grid worker of the cell, the village's mediators …)
 WORKERS = {
     GRID: frozenset({GRID_WORKER, MEDIATOR, VILLAGE_ADMIN}),
@@ -304,8 +305,3 @@ def check_level_move(action: str, current: str, target: str) -> None:
             code="invalid_level",
             fields={"to_level": ["只能交办到更低层级"]},
         )
-
-
-def level_index(level: str) -> int:
-    """Position of a handling level, grid = 0."""
-    return LEVELS.index(level)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,9 +14,10 @@ from sqlalchemy.orm import Session
 from core.clock import BUSINESS_TZ
 from core.errors import Conflict, NotFound, ValidationFailed
 from geo import crs as crs_mod
-from geo.locate import check_point
+from geo.locate import wgs84_point
 from geo.models import GridCell
 from geo.scope import record_clause
+from mediation import idempotency
 from mediation.attachments import Checked, FileStore
 from mediation.disputes.access import visible_clause as dispute_visible
 from mediation.disputes.models import Dispute
@@ -65,21 +64,24 @@ def content_hash(data: dict, photos: list[Checked]) -> str:
         "track": data.get("track"),
         "photo_sha256": sorted(p.sha256 for p in photos),
     }
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return idempotency.fingerprint(body)
+
+
+ROUND = idempotency.Record(
+    taken="该编号已被其他排查记录使用", changed="同一编号的排查记录已提交，但内容不同"
+)
 
 
 def _same_or_conflict(existing: ScreeningRound, digest: str, actor: Actor) -> ScreeningRound:
-    if existing.worker_id != actor.user_id:
-        raise Conflict("该编号已被其他排查记录使用", code="client_id_taken", field="client_id")
-    if existing.content_hash != digest:
-        raise Conflict(
-            "同一编号的排查记录已提交，但内容不同",
-            code="client_id_conflict",
-            field="client_id",
-            details={"round_id": str(existing.id)},
-        )
-    return existing
+    return idempotency.same_or_conflict(
+        existing,
+        owner_id=existing.worker_id,
+        stored_digest=existing.content_hash,
+        digest=digest,
+        actor=actor,
+        record=ROUND,
+        details={"round_id": str(existing.id)},
+    )
 
 
 def _check_when(screened_at: datetime, now: datetime, clock_skew: timedelta) -> None:
@@ -120,9 +122,8 @@ def _track(track: dict | None):
             raise ValidationFailed(
                 "轨迹坐标应为 [经度, 纬度]", code="invalid_track", field="track.coordinates"
             )
-        lon, lat = check_point(pair[0], pair[1], field_prefix="track.")
-        wlon, wlat = crs_mod.to_wgs84(lon, lat, system)
-        points.append((round(float(wlon), 7), round(float(wlat), 7)))
+        wlon, wlat = wgs84_point(pair[0], pair[1], system, field_prefix="track.")
+        points.append((round(wlon, 7), round(wlat, 7)))
     shape = LineString(points) if kind == "LineString" else MultiPoint(points)
     return from_shape(shape, srid=4326)
 

@@ -19,7 +19,7 @@ SCOPE = "scope"  # a user's roles or areas changed (entity_id = user id): resync
 
 
 class SyncChange(db.Model):
-    """One entity changed in one transaction (written by triggers, see migration 0006).
+    """One entity changed in one transaction (written by triggers, see migration 0008).
 
     `txid` is the writing transaction's id (pg_current_xact_id, as bigint). A row becomes
     visible when its transaction commits, which can be long after `id` was drawn; pulls therefore

@@ -12,6 +12,7 @@ from mediation.pii import Vault
 from mediation.users.accounts import get_user, manageable_clause
 from mediation.users.actor import Actor
 from mediation.users.enums import (
+    ACCESS_REVEAL,
     ADMIN,
     COUNTY_ADMIN,
     STAFF_PHONE_REVEAL_ROLES,
@@ -78,7 +79,7 @@ def reveal_user_phone(
     log_access(
         db_session,
         actor=actor,
-        action="reveal",
+        action=ACCESS_REVEAL,
         record_type="user",
         record_id=str(user.id),
         field="phone",

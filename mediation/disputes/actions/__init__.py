@@ -1,0 +1,31 @@
+"""One small handler per action of the workflow table; `HANDLERS` maps the action to it.
+
+Each handler takes a `Step` and returns an `Outcome`; `mediation.disputes.flow.act` checks the
+table, the version and the actor before calling it, and audits and plans afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mediation.disputes.actions import assessment, intake, levels, outcome
+from mediation.disputes.actions.step import Outcome, Step
+
+HANDLERS: dict[str, Callable[[Step], Outcome]] = {
+    "accept": intake.accept,
+    "reject": intake.reject,
+    "start_mediation": intake.start,
+    "record_session": intake.record_session,
+    "escalate": levels.escalate,
+    "accept_escalation": levels.accept_escalation,
+    "return_escalation": levels.return_escalation,
+    "return_down": levels.return_down,
+    "agree": outcome.agree,
+    "terminate": outcome.terminate,
+    "refer": levels.refer,
+    "withdraw": intake.withdraw,
+    "extend": intake.extend,
+    "record_visit": outcome.record_visit,
+    "assess_risk": assessment.assess_risk,
+    "assign_leader": levels.assign_leader,
+    "archive": intake.archive,
+}

@@ -77,13 +77,13 @@ def _area(args) -> str:
     return args.get("area") or console.default_area(_scope())
 
 
-def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> None:
+def log_export(kind: str, record_id: str, fmt: str, purpose: str | None, *, actor=None) -> None:
     """Log (and commit) an export that has been produced in full: called after the file is
     written, so a failed export leaves no row, and the commit cannot close a server-side cursor
-    the rows are still read from."""
+    the rows are still read from. The console passes its `actor`."""
     log_access(
         db.session,
-        actor=current_actor(),
+        actor=actor or current_actor(),
         action="export",
         record_type=kind,
         record_id=record_id,
@@ -222,7 +222,7 @@ def _list_download(kind: str, args: dict, area: str, rows, now: datetime) -> Res
         day=now.astimezone(BUSINESS_TZ).date(),
         fmt=fmt,
     )
-    _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
+    log_export(f"list:{kind}", area, fmt, args.get("purpose"))
     if fmt == "csv":
         return _csv_response(out, names)
     return _attachment(send_file(out, mimetype=XLSX), names)
@@ -400,15 +400,15 @@ class TownshipReport(MethodView):
 def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     fmt = args["format"]
     if fmt == "json":
-        _log_export(kind, record_id, fmt, args.get("purpose"))
+        log_export(kind, record_id, fmt, args.get("purpose"))
         return compiled
-    # Produced in full before it is logged (see _log_export).
+    # Produced in full before it is logged (see log_export).
     if fmt == "csv":
         out = exports.spool(exports.report_csv(compiled))
     else:
         out = io.BytesIO(exports.report_workbook(compiled))
     names = exports.report_file_names(compiled, fmt)
-    _log_export(kind, record_id, fmt, args.get("purpose"))
+    log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "csv":
         return _csv_response(out, names)
     return _attachment(send_file(out, mimetype=XLSX), names)

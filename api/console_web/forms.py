@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from api.errors import flatten
-from api.schemas.disputes import ActionIn
+from api.schemas.disputes import ActionIn, ListQuery
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
     FORCED_RED_FLAGS,
@@ -171,3 +171,35 @@ def walk_in_payload(f, location: dict) -> dict:
     if f.get("amount", "").strip():
         raw["amount"] = f["amount"].strip()
     return raw
+
+
+LIST_FILTERS = (
+    "status",
+    "handling_level",
+    "risk_level",
+    "category",
+    "key_area",
+    "overdue",
+    "registered_from",
+    "registered_to",
+    "area",
+    "cursor",
+)
+MANY = ("status", "handling_level", "risk_level", "category", "key_area")
+
+
+def list_query(args, *, limit: int) -> tuple[dict, dict[str, list[str]]]:
+    """The case list's query string through the API's `ListQuery`: (filters, limit, cursor) as
+    keyword arguments of `queries.list_disputes`, and the errors (then no filter at all)."""
+    raw = {}
+    for key in LIST_FILTERS:
+        values = [v for v in args.getlist(key) if v]
+        if values:
+            raw[key] = values if key in MANY else values[0]
+    errors = {}
+    try:
+        loaded = ListQuery().load({**raw, "limit": limit})
+    except ValidationError as e:
+        errors, loaded = flatten(e.messages), {"limit": limit}
+    page = {"limit": loaded.pop("limit"), "cursor": loaded.pop("cursor", None)}
+    return {"filters": loaded, **page}, errors

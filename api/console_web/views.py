@@ -24,12 +24,19 @@ from marshmallow import ValidationError
 
 import api.maps as maps
 from api.auth import allow, request_now
-from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, dashboard_figures, report_settings
+from api.console import (
+    TOWNSHIP_VIEWERS,
+    VIEWERS,
+    XLSX,
+    dashboard_figures,
+    log_export,
+    report_settings,
+)
 from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_json
-from api.console_web.forms import fields_of, payload_from_form, walk_in_payload
+from api.console_web.forms import fields_of, list_query, payload_from_form, walk_in_payload
 from api.disputes import CASE_ROLES, REGISTRARS, act, register, reveal_party
 from api.errors import flatten, http_status
-from api.schemas.disputes import DisputeIn, ListQuery
+from api.schemas.disputes import DisputeIn
 from api.security import limited
 from api.sessions import sign_in
 from core.clock import BUSINESS_TZ
@@ -57,7 +64,7 @@ from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
 from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
-from mediation.users import access_log, logins
+from mediation.users import logins
 from mediation.users.enums import (
     ADMIN,
     CENTER_STAFF,
@@ -182,9 +189,16 @@ def _scope_len() -> int:
 @allow(*CASE_ROLES)
 def queue():
     """New and escalated cases waiting for this level: accept, dispatch or send back."""
-    actor, now = console_actor(), request_now()
-    level = _my_level()
-    area = console.default_area(actor.case_scope)
+    actor, level = console_actor(), _my_level()
+    lists = _queue_lists(actor, level, console.default_area(actor.case_scope), request_now())
+    return render_template(
+        "console/queue.html", **lists, level_label=LEVEL_LABELS.get(level, level)
+    )
+
+
+def _queue_lists(actor, level: str, area: str, now) -> dict[str, list[dict]]:
+    """New cases at my level; for the supervising roles also escalations waiting for my level,
+    open RED/ORANGE cases and overdue ones (the API's supervision lists)."""
 
     def supervised(kind: str, sort: str, limit: int) -> list[dict]:
         return list(
@@ -219,58 +233,29 @@ def queue():
     if actor.has(*VIEWERS):
         high_risk = supervised("high_risk", "risk", 50)
         overdue = supervised("overdue", "due", 20)
-    return render_template(
-        "console/queue.html",
-        escalations=escalations,
-        new=new["items"],
-        overdue=overdue,
-        high_risk=high_risk,
-        level_label=LEVEL_LABELS.get(level, level),
-    )
+    return {
+        "escalations": escalations,
+        "new": new["items"],
+        "overdue": overdue,
+        "high_risk": high_risk,
+    }
 
 
-LIST_FILTERS = (
-    "status",
-    "handling_level",
-    "risk_level",
-    "category",
-    "key_area",
-    "overdue",
-    "registered_from",
-    "registered_to",
-    "area",
-    "cursor",
-)
+CASE_LABELS = {
+    "statuses": STATUS_LABELS,
+    "levels": LEVEL_LABELS,
+    "risks": RISK_LABELS,
+    "categories": CATEGORIES,
+    "key_areas": KEY_AREAS,
+}
 
 
 @bp.get("/cases", endpoint="cases")
 @allow(*CASE_ROLES)
 def cases():
     """Cases of my area with filters, newest first, keyset paging (the API's list query)."""
-    raw = {}
-    for key in LIST_FILTERS:
-        values = [v for v in request.args.getlist(key) if v]
-        if not values:
-            continue
-        raw[key] = (
-            values
-            if key in ("status", "handling_level", "risk_level", "category", "key_area")
-            else values[0]
-        )
-    errors = {}
-    try:
-        args = ListQuery().load({**raw, "limit": 30})
-    except ValidationError as e:
-        errors, args = flatten(e.messages), {"limit": 30}
-    limit, cursor = args.pop("limit"), args.pop("cursor", None)
-    page = queries.list_disputes(
-        db.session,
-        actor=console_actor(),
-        filters=args,
-        now=request_now(),
-        limit=limit,
-        cursor=cursor,
-    )
+    query, errors = list_query(request.args, limit=30)
+    page = queries.list_disputes(db.session, actor=console_actor(), now=request_now(), **query)
     keep = [(k, v) for k, vs in request.args.lists() if k != "cursor" for v in vs if v]
     return render_template(
         "console/cases.html",
@@ -278,11 +263,7 @@ def cases():
         errors=errors,
         chosen=request.args,
         keep=keep,
-        statuses=STATUS_LABELS,
-        levels=LEVEL_LABELS,
-        risks=RISK_LABELS,
-        categories=CATEGORIES,
-        key_areas=KEY_AREAS,
+        **CASE_LABELS,
     )
 
 
@@ -571,6 +552,22 @@ def reports_page():
     """Village heads: this month's report of their village; township: who submitted, who is late."""
     actor, now = console_actor(), request_now()
     month = _month_arg()
+    township, late = _township_reports(actor, month, now)
+    return render_template(
+        "console/reports.html",
+        month=month,
+        due=reports.due_at(month, report_settings()),
+        villages=_village_reports(actor, month, now),
+        township=township,
+        late=late,
+        columns=[(k, label) for k, label, _d in report_metrics.COUNTS][:12],
+        rates=[(k, label) for k, label, _n, _d, _x in report_metrics.RATES],
+        now=now,
+    )
+
+
+def _village_reports(actor, month: str, now) -> list[dict]:
+    """The versions of my villages' reports of the month (the draft made when there is none)."""
     villages = []
     for code in _village_codes():
         found = reports.versions(db.session, actor=actor, area_code=code, month=month)
@@ -583,38 +580,27 @@ def reports_page():
             db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
         villages.append({"code": code, "name": name, "versions": found})
-    township, late = None, []
-    if actor.has(*TOWNSHIP_VIEWERS):
-        area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
-        late = reports.late_villages(
-            db.session,
-            scope_clause_params=sql_params(AreaScope(frozenset({area}))),
-            month=month,
-            now=now,
-            settings=report_settings(),
-        )
-        if len(area) == 9:
-            township = reports.compile_township(
-                db.session,
-                actor=actor,
-                township=area,
-                month=month,
-                now=now,
-                settings=report_settings(),
-            )
-    columns = [(k, label) for k, label, _d in report_metrics.COUNTS][:12]
-    rates = [(k, label) for k, label, _n, _d, _x in report_metrics.RATES]
-    return render_template(
-        "console/reports.html",
+    return villages
+
+
+def _township_reports(actor, month: str, now) -> tuple[dict | None, list]:
+    """(the township's compiled report, the villages late with theirs) for township viewers."""
+    if not actor.has(*TOWNSHIP_VIEWERS):
+        return None, []
+    area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
+    late = reports.late_villages(
+        db.session,
+        scope_clause_params=sql_params(AreaScope(frozenset({area}))),
         month=month,
-        due=reports.due_at(month, report_settings()),
-        villages=villages,
-        township=township,
-        late=late,
-        columns=columns,
-        rates=rates,
         now=now,
+        settings=report_settings(),
     )
+    if len(area) != 9:
+        return None, late
+    township = reports.compile_township(
+        db.session, actor=actor, township=area, month=month, now=now, settings=report_settings()
+    )
+    return township, late
 
 
 def _report_redirect(report_id: int, month: str):
@@ -678,25 +664,10 @@ def report_export(report_id):
     actor = console_actor()
     report = reports.get_report(db.session, actor=actor, report_id=report_id)
     compiled = reports.compile_version(db.session, report=report)
-    access_log.log_access(
-        db.session,
-        actor=actor,
-        action="export",
-        record_type="report:village",
-        record_id=str(report.id),
-        field="xlsx",
-        purpose="工作台导出",
-        ip=request.remote_addr,
-        now=request_now(),
-    )
-    db.session.commit()
+    log_export("report:village", str(report.id), "xlsx", None, actor=actor)  # commits
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.xlsx"
-    return send_file(
-        io.BytesIO(exports.report_workbook(compiled)),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=name,
-    )
+    workbook = io.BytesIO(exports.report_workbook(compiled))
+    return send_file(workbook, mimetype=XLSX, as_attachment=True, download_name=name)
 
 
 # ------------------------------------------------------------------ inbox
@@ -811,11 +782,40 @@ def screening_page():
     screening service's own figures: `monthly_coverage`, `campaign_coverage`)."""
     actor, now = console_actor(), request_now()
     area = _area_arg()
-    info = console.check_area(db.session, scope=actor.case_scope, code=area)
+    month = _screening_month(now)
+    coverage = _coverage(actor, area, month)
+    return render_template(
+        "console/screening.html",
+        area=console.check_area(db.session, scope=actor.case_scope, code=area),
+        month=month,
+        coverage=coverage,
+        items=coverage["items"],
+        **_campaigns_in(actor, area, month, now),
+        kinds=CAMPAIGN_KINDS,
+        now=now,
+        drill=len(area) < 12,
+    )
+
+
+def _screening_month(now) -> str:
+    """The `month` asked for (this month by default), checked and written YYYY-MM."""
     month = request.args.get("month") or now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
     first, _last = screening_campaigns.month_bounds(month)
-    month = first.strftime("%Y-%m")
+    return first.strftime("%Y-%m")
+
+
+def _coverage(actor, area: str, month: str) -> dict:
+    """The screening service's monthly coverage, each cell's state read for the page."""
     coverage = screening_coverage.monthly_coverage(db.session, actor=actor, area=area, month=month)
+    if coverage["level"] == "cell":
+        for item in coverage["items"]:
+            item["state"], item["state_label"] = _cell_state(item)
+    return coverage
+
+
+def _campaigns_in(actor, area: str, month: str, now, limit: int = 20) -> dict:
+    """The month's campaigns on the area's branch of the tree, each with its coverage, and the
+    names of their areas."""
     campaigns = []
     for c in screening_campaigns.list_campaigns(
         db.session, actor=actor, filters={"month": month}, limit=50
@@ -826,27 +826,16 @@ def screening_page():
             db.session, actor=actor, campaign_id=c.id, now=now
         )
         campaigns.append({"c": c, "due_at": cov["due_at"], "totals": cov["totals"]})
-        if len(campaigns) == 20:
+        if len(campaigns) == limit:
             break
-    names = dict(
+    names = _area_names({x["c"].area_code for x in campaigns})
+    return {"campaigns": campaigns, "area_names": names}
+
+
+def _area_names(codes) -> dict[str, str]:
+    return dict(
         db.session.execute(
             db.text("SELECT code, name FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
-            {"c": sorted({x["c"].area_code for x in campaigns})},
+            {"c": sorted(codes)},
         ).all()
-    )
-    items = coverage["items"]
-    if coverage["level"] == "cell":
-        for item in items:
-            item["state"], item["state_label"] = _cell_state(item)
-    return render_template(
-        "console/screening.html",
-        area=info,
-        month=month,
-        coverage=coverage,
-        items=items,
-        campaigns=campaigns,
-        area_names=names,
-        kinds=CAMPAIGN_KINDS,
-        now=now,
-        drill=len(area) < 12,
     )

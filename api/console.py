@@ -35,8 +35,9 @@ from api.schemas.reports import (
 )
 from core.clock import BUSINESS_TZ
 from core.db import db
-from geo import layers
+from geo.bbox import check_bbox
 from geo.scope import AreaScope, sql_params
+from mediation.disputes import maps as layers
 from mediation.reports import console, exports, service
 from mediation.users.access_log import log_access
 from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
@@ -301,7 +302,7 @@ class MapCases(MethodView):
             db.session,
             scope=_scope(),
             area=area,
-            bbox=layers.check_bbox(args.get("bbox"), args["crs"]),
+            bbox=check_bbox(args.get("bbox"), args["crs"]),
             statuses=args.get("status"),
             risks=args.get("risk_level"),
             since=args.get("since"),

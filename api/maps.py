@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from core.clock import BUSINESS_TZ
-from geo import layers
+from mediation.disputes import maps as layers
 from mediation.reports import console
 
 HOTSPOT_DAYS = 30

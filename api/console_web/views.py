@@ -42,9 +42,10 @@ from api.sessions import sign_in
 from core.clock import BUSINESS_TZ
 from core.db import db
 from core.errors import DomainError, NotFound, ValidationFailed
-from geo import layers, pick
+from geo import pick
 from geo.scope import AreaScope, sql_params
 from mediation.disputes import access, queries
+from mediation.disputes import maps as layers
 from mediation.disputes.available import available_actions, blocked_by_leader
 from mediation.disputes.enums import (
     CATEGORIES,

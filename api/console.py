@@ -36,7 +36,7 @@ from core.clock import BUSINESS_TZ
 from core.db import db
 from geo import layers
 from geo.scope import AreaScope, sql_params
-from mediation.reports import console, exports, service
+from mediation.reports import console, exports, service, workbook
 from mediation.users.access_log import log_access
 from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
 
@@ -396,9 +396,9 @@ def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
         return compiled
     # Produced in full before it is logged (see _log_export).
     if fmt == "csv":
-        out = exports.spool(exports.report_csv(compiled))
+        out = exports.spool(workbook.report_csv(compiled))
     else:
-        out = io.BytesIO(exports.report_workbook(compiled))
+        out = io.BytesIO(workbook.report_workbook(compiled))
     names = exports.report_file_names(compiled, fmt)
     _log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "csv":

@@ -876,9 +876,9 @@ def raw_report_statement(parent: str, level: str) -> str:
     """One statement: every grouped aggregation of the report as CTEs joined on the area."""
     import re
 
-    from mediation.reports import metrics
+    from mediation.reports import aggregates, metrics
 
-    queries = metrics._queries(metrics.GROUP_COLUMN[level], metrics._where(parent))
+    queries = aggregates._queries(metrics.GROUP_COLUMN[level], aggregates._where(parent))
     ctes = [f"{name} AS ({sql})" for name, sql in queries.items()]
     scalar = ["cases", "agreements", "visits", "visits_due", "escalations", "events"]
     breakdown = ["by_source", "by_category"]
@@ -896,7 +896,7 @@ def scenario_report(b: Bench) -> None:
     """The monthly report of the busiest township and of its county, next to one raw statement."""
     from core.clock import utcnow
     from core.db import db
-    from mediation.reports import metrics, service
+    from mediation.reports import aggregates, service
 
     settings = service.ReportSettings()
     month = service.report_month_of(utcnow())
@@ -919,13 +919,15 @@ def scenario_report(b: Bench) -> None:
                 county,
                 "township",
                 lambda: (
-                    metrics.area_rows(db.session, parent=county, level="township", period=period),
+                    aggregates.area_rows(
+                        db.session, parent=county, level="township", period=period
+                    ),
                     service._screening(db.session, parent=county, level="township", period=period),
                 ),
             ),
         ):
             sql = raw_report_statement(parent, level)
-            p = metrics._params(parent, [period], settings.first_visit_days)
+            p = aggregates._params(parent, [period], settings.first_visit_days)
             fn()
             conn.execute(sql, p).fetchall()
             product = stats(timed(fn, rounds))

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, text
 
 from mediation.reminders.models import Reminder
-from mediation.reports import console, exports, metrics, service
+from mediation.reports import aggregates, console, exports, metrics, service
 from mediation.reports.models import MonthlyReport
 from mediation.reports.scheduled import monthly_report_reminders
 from tests.factories import bearer, case_world, login
@@ -219,7 +219,7 @@ EXPECTED_RATES = {
 
 
 def test_every_report_column_matches_the_hand_count(db_session, month):
-    row = metrics.area_row(db_session, code=month["village"], period=OCTOBER)
+    row = aggregates.area_row(db_session, code=month["village"], period=OCTOBER)
     got = {k: row[k] for k in EXPECTED}
     got["resolution_days_sum"] = round(got["resolution_days_sum"], 6)
     assert got == EXPECTED
@@ -242,7 +242,7 @@ def test_every_report_column_matches_the_hand_count(db_session, month):
         "in_progress": 0,
     }
     # The same village seen from its township: identical row, other villages empty.
-    rows = metrics.area_rows(
+    rows = aggregates.area_rows(
         db_session, parent=month["village"][:9], level="village", period=OCTOBER
     )
     assert rows[month["village"]] == row

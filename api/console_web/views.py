@@ -50,7 +50,7 @@ from mediation.disputes.enums import (
 )
 from mediation.disputes.workflow import TRANSITIONS
 from mediation.reminders import service as reminders
-from mediation.reports import console, exports
+from mediation.reports import console, workbook
 from mediation.reports import metrics as report_metrics
 from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
@@ -741,7 +741,7 @@ def report_export(report_id):
     db.session.commit()
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.xlsx"
     return send_file(
-        io.BytesIO(exports.report_workbook(compiled)),
+        io.BytesIO(workbook.report_workbook(compiled)),
         mimetype=XLSX,
         as_attachment=True,
         download_name=name,

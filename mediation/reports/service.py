@@ -27,7 +27,7 @@ from mediation.disputes.enums import (
 from mediation.disputes.workflow import TRANSITIONS
 from mediation.pii import mask_name
 from mediation.reminders.models import CANCELLED, OPEN_STATES, Reminder
-from mediation.reports import metrics
+from mediation.reports import aggregates, metrics
 from mediation.reports.models import DRAFT, SUBMITTED, MonthlyReport
 from mediation.screening.metrics import screening_figures
 from mediation.users.actor import Actor
@@ -117,7 +117,7 @@ SELECT d.village_code, d.case_number, d.category, d.risk_level, d.status, d.hand
 FROM dispute d
 LEFT JOIN LATERAL (SELECT action, at FROM dispute_event e WHERE e.dispute_id = d.id
                    AND e.at < :end ORDER BY e.seq DESC LIMIT 1) ev ON true
-WHERE d.{col} = :parent AND d.risk_level IN ('red', 'orange') AND {metrics.ACTIVE}
+WHERE d.{col} = :parent AND d.risk_level IN ('red', 'orange') AND {aggregates.ACTIVE}
 ORDER BY d.village_code, d.risk_level DESC, d.registered_at"""
         ),
         {"parent": parent, "start": period.start_at, "end": period.end_at},
@@ -195,7 +195,7 @@ def village_figures(
 ) -> dict[str, dict]:
     """Report figures for every village of a township (one pass of grouped queries)."""
     period = covered_period(month)
-    rows = metrics.area_rows(
+    rows = aggregates.area_rows(
         db_session,
         parent=township,
         level="village",

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy.orm
 from openpyxl import load_workbook
 
-from mediation.reports import print_layout, service, workbook
+from mediation.reports import drafting, months, print_layout, township_view, workbook
 from tests.factories import case_world
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -88,31 +88,31 @@ def _township_workbook(app) -> tuple[bytes, dict, bytes]:
             for d in (12, 15, 20):
                 reg(at(10, d), occurred_at=at(10, d, 7).isoformat())
             township = w["village"][:9]
-            service.generate_drafts(
+            drafting.generate_drafts(
                 session,
                 month="2026-11",
                 now=at(11, 1, 2),
-                settings=service.ReportSettings(),
+                settings=months.ReportSettings(),
                 within=township,
             )
-            draft = service.versions(
+            draft = drafting.versions(
                 session, actor=w["actors"]["village_admin"], area_code=w["village"], month="2026-11"
             )[0]
             lead = w["actors"]["village_admin"]
-            service.edit_draft(
+            drafting.edit_draft(
                 session, actor=lead, report_id=draft.id, narrative=NARRATIVE, remarks=REMARKS
             )
-            service.submit(session, actor=lead, report_id=draft.id, now=at(11, 10))
-            compiled = service.compile_township(
+            drafting.submit(session, actor=lead, report_id=draft.id, now=at(11, 10))
+            compiled = township_view.compile_township(
                 session,
                 actor=w["actors"]["center_staff"],
                 township=township,
                 month="2026-11",
                 now=at(11, 20),
-                settings=service.ReportSettings(),
+                settings=months.ReportSettings(),
             )
             compiled["case_numbers"] = [red.case_number, orange.case_number]
-            village = service.compile_version(session, report=draft)
+            village = township_view.compile_version(session, report=draft)
             return workbook.report_workbook(compiled), compiled, workbook.report_workbook(village)
         finally:
             session.remove()

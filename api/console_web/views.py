@@ -50,9 +50,8 @@ from mediation.disputes.enums import (
 )
 from mediation.disputes.workflow import TRANSITIONS
 from mediation.reminders import service as reminders
-from mediation.reports import console, workbook
+from mediation.reports import console, drafting, months, township_view, workbook
 from mediation.reports import metrics as report_metrics
-from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
 from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
@@ -606,8 +605,8 @@ def map_hotspots():
 
 
 def _month_arg() -> str:
-    month = request.args.get("month") or reports.report_month_of(request_now())
-    return reports.check_month(month)
+    month = request.args.get("month") or months.report_month_of(request_now())
+    return months.check_month(month)
 
 
 def _village_codes() -> list[str]:
@@ -622,12 +621,12 @@ def reports_page():
     month = _month_arg()
     villages = []
     for code in _village_codes():
-        found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+        found = drafting.versions(db.session, actor=actor, area_code=code, month=month)
         if not found:
-            reports.generate_drafts(
+            drafting.generate_drafts(
                 db.session, month=month, now=now, settings=report_settings(), within=code
             )
-            found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+            found = drafting.versions(db.session, actor=actor, area_code=code, month=month)
         name = db.session.scalar(
             db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
@@ -635,7 +634,7 @@ def reports_page():
     township, late = None, []
     if actor.has(*TOWNSHIP_VIEWERS):
         area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
-        late = reports.late_villages(
+        late = township_view.late_villages(
             db.session,
             scope_clause_params=sql_params(AreaScope(frozenset({area}))),
             month=month,
@@ -643,7 +642,7 @@ def reports_page():
             settings=report_settings(),
         )
         if len(area) == 9:
-            township = reports.compile_township(
+            township = township_view.compile_township(
                 db.session,
                 actor=actor,
                 township=area,
@@ -651,12 +650,13 @@ def reports_page():
                 now=now,
                 settings=report_settings(),
             )
+    db.session.commit()  # the drafts made above, if any
     columns = [(k, label) for k, label, _d in report_metrics.COUNTS][:12]
     rates = [(k, label) for k, label, _n, _d, _x in report_metrics.RATES]
     return render_template(
         "console/reports.html",
         month=month,
-        due=reports.due_at(month, report_settings()),
+        due=months.due_at(month, report_settings()),
         villages=villages,
         township=township,
         late=late,
@@ -674,7 +674,7 @@ def _report_redirect(report_id: int, month: str):
 @allow(VILLAGE_ADMIN)
 def report_narrative(report_id):
     """Save 工作开展情况 and remarks of a draft (refused once submitted)."""
-    r = reports.edit_draft(
+    r = drafting.edit_draft(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -691,7 +691,7 @@ def report_narrative(report_id):
 def report_submit(report_id):
     """Submit the reviewed draft: it becomes a frozen snapshot."""
     generated = request.form.get("generated_at")
-    r = reports.submit(
+    r = drafting.submit(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -707,7 +707,7 @@ def report_submit(report_id):
 @allow(VILLAGE_ADMIN)
 def report_correction(report_id):
     """Open a correction of a submitted report (a new version; the old one is kept)."""
-    r = reports.correct(
+    r = drafting.correct(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -725,8 +725,8 @@ def report_correction(report_id):
 def report_export(report_id):
     """Download one version as XLSX (logged as an export, like the API)."""
     actor = console_actor()
-    report = reports.get_report(db.session, actor=actor, report_id=report_id)
-    compiled = reports.compile_version(db.session, report=report)
+    report = drafting.get_report(db.session, actor=actor, report_id=report_id)
+    compiled = township_view.compile_version(db.session, report=report)
     access_log.log_access(
         db.session,
         actor=actor,

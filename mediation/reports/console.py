@@ -24,7 +24,7 @@ from mediation.disputes.enums import (
     STATUS_LABELS,
 )
 from mediation.reports import aggregates, metrics
-from mediation.reports.service import empty_screening, screening_dict
+from mediation.reports.figures import empty_screening, screening_dict
 from mediation.screening.metrics import screening_figures
 
 DUE_KIND_LABELS = {

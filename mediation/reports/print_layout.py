@@ -189,3 +189,33 @@ def _column_breaks(ws, groups: list[int], *, first_col: int, fixed_pt: float) ->
             used = 0.0
         used += width
         col += size
+
+
+# The columns of the 工作开展情况 sheet; its narrative is written in chunks of whole lines.
+NARRATIVE_WIDTHS = {1: 14.0, 2: 10.0, 3: 6.0, 4: 84.0, 5: 24.0}
+
+
+def narrative_chunks(text: str, width: float = NARRATIVE_WIDTHS[4]) -> list[str]:
+    """A narrative cut into pieces of at most MAX_ROW_LINES printed lines, at paragraph ends
+    where possible (a row cannot break across pages, and Excel rows stop at 409 pt)."""
+    usable = _col_pt(width) - 6 - BODY_PT
+    pieces: list[str] = []
+    for para in text.replace("\r\n", "\n").split("\n"):
+        # A paragraph longer than a row: cut it where a row's worth of lines ends.
+        while _lines(para, width) > MAX_ROW_LINES:
+            cut, used = 0, 0.0
+            while cut < len(para):
+                used += _text_pt(para[cut])
+                if used > usable * MAX_ROW_LINES:
+                    break
+                cut += 1
+            pieces.append(para[:cut])
+            para = para[cut:]
+        pieces.append(para)
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and _lines(chunks[-1] + "\n" + piece, width) <= MAX_ROW_LINES:
+            chunks[-1] += "\n" + piece
+        else:
+            chunks.append(piece)
+    return chunks or [""]

@@ -19,20 +19,19 @@ from mediation.reports.print_layout import (
     BODY_FONT,
     BODY_PT,
     LEFT_WRAP,
-    MAX_ROW_LINES,
+    NARRATIVE_WIDTHS,
     _col_pt,
     _col_width,
     _column_breaks,
     _fit_row,
     _height,
     _label_width,
-    _lines,
     _names_width,
     _page_setup,
     _style_body,
     _style_header,
-    _text_pt,
     _title_lines,
+    narrative_chunks,
     report_title,
 )
 
@@ -340,35 +339,6 @@ def _high_risk_sheet(wb, compiled: dict) -> None:
         _fit_row(ws, r, widths)
     ws.freeze_panes = "A2"
     _page_setup(ws, compiled, title_rows="1:1")
-
-
-NARRATIVE_WIDTHS = {1: 14.0, 2: 10.0, 3: 6.0, 4: 84.0, 5: 24.0}
-
-
-def narrative_chunks(text: str, width: float = NARRATIVE_WIDTHS[4]) -> list[str]:
-    """A narrative cut into pieces of at most MAX_ROW_LINES printed lines, at paragraph ends
-    where possible (a row cannot break across pages, and Excel rows stop at 409 pt)."""
-    usable = _col_pt(width) - 6 - BODY_PT
-    pieces: list[str] = []
-    for para in text.replace("\r\n", "\n").split("\n"):
-        # A paragraph longer than a row: cut it where a row's worth of lines ends.
-        while _lines(para, width) > MAX_ROW_LINES:
-            cut, used = 0, 0.0
-            while cut < len(para):
-                used += _text_pt(para[cut])
-                if used > usable * MAX_ROW_LINES:
-                    break
-                cut += 1
-            pieces.append(para[:cut])
-            para = para[cut:]
-        pieces.append(para)
-    chunks: list[str] = []
-    for piece in pieces:
-        if chunks and _lines(chunks[-1] + "\n" + piece, width) <= MAX_ROW_LINES:
-            chunks[-1] += "\n" + piece
-        else:
-            chunks.append(piece)
-    return chunks or [""]
 
 
 def _narrative_sheet(wb, compiled: dict) -> None:

@@ -1,6 +1,6 @@
 """The township centre's console: dashboard and supervision lists (named queries, scoped).
 
-The dashboard's Fengqiao measures are `metrics.rates` over `metrics.area_rows` — the very figures
+The dashboard's Fengqiao measures are `metrics.rates` over `aggregates.area_rows` — the very figures
 the monthly report stores — so the console and the report cannot disagree.
 """
 
@@ -23,8 +23,8 @@ from mediation.disputes.enums import (
     SOURCES,
     STATUS_LABELS,
 )
-from mediation.reports import metrics
-from mediation.reports.service import empty_screening, screening_dict
+from mediation.reports import aggregates, metrics
+from mediation.reports.figures import empty_screening, screening_dict
 from mediation.screening.metrics import screening_figures
 
 DUE_KIND_LABELS = {
@@ -115,7 +115,7 @@ def dashboard(
         "end": period.end_at,
         "now": now,
         "cell_lo": area,
-        "cell_hi": metrics.next_code(area),
+        "cell_hi": aggregates.next_code(area),
     }
     breakdowns = (
         ("by_status", "status", STATUS_LABELS),
@@ -131,7 +131,7 @@ def dashboard(
     got: dict[int, dict] = {i: {} for i in range(len(breakdowns))}
     for i, k, n in db_session.execute(
         text(f"""SELECT {which}, {keys}, count(*) FROM dispute d
-                 WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY GROUPING SETS ({sets})"""),
+                 WHERE d.{col} = :area AND {aggregates.ACTIVE} GROUP BY GROUPING SETS ({sets})"""),
         params,
     ).all():
         got[i][k] = n
@@ -142,7 +142,7 @@ def dashboard(
     got = dict(
         db_session.execute(
             text(f"""SELECT k, count(*) FROM dispute d CROSS JOIN LATERAL unnest(d.key_areas) k
-                     WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY 1"""),
+                     WHERE d.{col} = :area AND {aggregates.ACTIVE} GROUP BY 1"""),
             params,
         ).all()
     )
@@ -150,12 +150,12 @@ def dashboard(
     overdue = dict(
         db_session.execute(
             text(f"""SELECT d.next_due_kind, count(*) FROM dispute d
-                     WHERE {metrics.in_cells("d")} AND d.next_due_at < :now GROUP BY 1"""),
+                     WHERE {aggregates.in_cells("d")} AND d.next_due_at < :now GROUP BY 1"""),
             params,
         ).all()
     )
     months = _months(period)
-    row, *month_rows = metrics.area_row_by_period(
+    row, *month_rows = aggregates.area_row_by_period(
         db_session, code=area, periods=[period, *months], first_visit_days=first_visit_days
     )
     trend = []
@@ -176,7 +176,7 @@ def dashboard(
     children = []
     if len(area) < 15:
         level = metrics.CHILD_LEVEL[len(area)]
-        rows = metrics.area_rows(
+        rows = aggregates.area_rows(
             db_session, parent=area, level=level, period=period, first_visit_days=first_visit_days
         )
         child_screening = screening_figures(

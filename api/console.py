@@ -40,7 +40,7 @@ from geo.scope import AreaScope, sql_params
 from mediation.disputes import maps as layers
 from mediation.reports import console, drafting, exports, months, township_view, workbook
 from mediation.users.access_log import log_access
-from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
+from mediation.users.enums import ACCESS_EXPORT, CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
 
 console_bp = Blueprint(
     "console",
@@ -85,7 +85,7 @@ def log_export(kind: str, record_id: str, fmt: str, purpose: str | None, *, acto
     log_access(
         db.session,
         actor=actor or current_actor(),
-        action="export",
+        action=ACCESS_EXPORT,
         record_type=kind,
         record_id=record_id,
         field=fmt,

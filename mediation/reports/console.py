@@ -19,6 +19,7 @@ from mediation.disputes.enums import (
     CATEGORIES,
     KEY_AREAS,
     LEVEL_LABELS,
+    OPEN_STATUSES_SQL,
     RISK_LABELS,
     SOURCES,
     STATUS_LABELS,
@@ -319,8 +320,7 @@ def supervision_rows(
     elif kind == "high_risk":
         sql = f"""SELECT d.*, {_RISK_RANK} FROM dispute d
                   WHERE {base} AND d.risk_level IN ('red', 'orange')
-                  AND d.status IN ('registered', 'accepted', 'mediating', 'agreed', 'follow_up',
-                                   'reopened') ORDER BY {order}"""
+                  AND d.status IN {OPEN_STATUSES_SQL} ORDER BY {order}"""
     else:
         sql = f"""SELECT d.*, e.from_level AS e_from, e.to_level AS e_to, e.reason AS e_reason,
                          e.requested_at AS e_at FROM escalation e JOIN dispute d ON d.id = e.dispute_id

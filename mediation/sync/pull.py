@@ -1,5 +1,5 @@
 """Offline sync, pull: what changed for me since a cursor. Reads the change log written by
-triggers (migration 0006) and answers with the *current* state of each changed entity, scoped by
+triggers (migration 0008) and answers with the *current* state of each changed entity, scoped by
 the puller's scope at pull time; what the puller can no longer see becomes a tombstone."""
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.errors import NotFound
 from mediation.reminders.kinds import TITLES, Recipient
 from mediation.reminders.models import (
@@ -233,7 +234,7 @@ def webhook_sender(url: str, secret: str, timeout: float = 5.0) -> Sender:
 
     def send(payload: dict, idempotency_key: str) -> None:
         body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
-        ts = str(int(datetime.now().timestamp()))
+        ts = str(int(utcnow().timestamp()))  # the wall clock: the receiver checks its window
         sig = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
         req = urllib.request.Request(  # noqa: S310 - http(s) checked above
             url,

@@ -1,12 +1,13 @@
 """HTTP-side Flask extensions (tokens, rate limits), created unbound; create_app binds them."""
 
 import threading
-import time
 from collections import OrderedDict
 
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from core.clock import utcnow
 
 
 class VerifiedTokens(JWTManager):
@@ -32,7 +33,7 @@ class VerifiedTokens(JWTManager):
             hit = self._verified.get(encoded_token)
             if hit is not None:
                 self._verified.move_to_end(encoded_token)
-        if hit is not None and hit.get("exp", 0) > time.time():
+        if hit is not None and hit.get("exp", 0) > utcnow().timestamp():
             return dict(hit)
         decoded = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if "exp" in decoded:

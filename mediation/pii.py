@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from core.clock import business_date, utcnow
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -36,7 +38,7 @@ def normalize_resident_id(value: str) -> str:
         born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:
         raise ValueError("身份证号中的出生日期不存在") from None
-    if born.year < 1900 or born > date.today():
+    if born.year < 1900 or born > business_date(utcnow()):
         raise ValueError("身份证号中的出生日期不合理")
     if resident_id_check_char(v[:17]) != v[17]:
         raise ValueError("身份证号校验位不正确，请核对")

@@ -237,7 +237,7 @@ def run_forever(app: Flask, *, standby_poll: float = 5.0) -> None:
             run_job(app, "catch_up")
         except Exception:
             log.warning("catch-up failed; the jobs run again at their next time")
-    now = datetime.now(BUSINESS_TZ)
+    now = utcnow().astimezone(BUSINESS_TZ)
     sched.add_job(guarded("sweep"), "interval", seconds=sweep_s, id="sweep", next_run_time=now)
     sched.add_job(
         guarded("deliver"),

@@ -20,6 +20,7 @@ from mediation.disputes.enums import (
     LEVELS,
     PARTY_KINDS,
     PARTY_ROLES,
+    REFERRAL_OUTCOMES,
     REFERRAL_TARGETS,
     RISK_LABELS,
     SATISFACTION,
@@ -209,6 +210,14 @@ class ActionIn(Schema):
     routes = fields.List(one_of(TERMINATION_ROUTES), validate=validate.Length(min=1))
     target = one_of(REFERRAL_TARGETS)
     organisation = text(200, required=False)
+    body_id = fields.Integer(
+        validate=validate.Range(min=1, max=INT32_MAX),
+        metadata={"description": "移送到的调解组织（登记册中的编号，可选）"},
+    )
+    due_on = fields.Date(metadata={"description": "移送：接收方反馈结果的期限（默认 30 天）"})
+    outcome = one_of(REFERRAL_OUTCOMES)
+    result_on = fields.Date(metadata={"description": "移送结果：接收方作出结果的日期"})
+    mediator = text(100, required=False)
     new_due_date = fields.Date()
     consent = fields.Nested(ConsentIn)
     visited_at = fields.AwareDateTime()

@@ -1,0 +1,55 @@
+"""A case's channel panel (case file, console): how it came in, its results sent back, its
+referrals, dispatches, supervision orders and 包案 progress."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mediation.channels import oversight, results
+from mediation.channels.enums import CHANNELS
+from mediation.channels.models import Dispatch, Partner
+from mediation.disputes.access import get_dispute
+from mediation.disputes.referrals import Referral
+from mediation.users.actor import Actor
+
+
+def case_panel(db_session: Session, *, actor: Actor, dispute_id) -> dict:
+    """Everything of issue 20 on one case, for the actor who sees it."""
+    d = get_dispute(db_session, actor=actor, dispute_id=dispute_id)
+    partner = db_session.get(Partner, d.partner_id) if d.partner_id else None
+    return {
+        "dispute_id": d.id,
+        "case_number": d.case_number,
+        "channel": d.channel,
+        "channel_label": CHANNELS.get(d.channel, d.channel),
+        "partner": {"code": partner.code, "name": partner.name} if partner else None,
+        "partner_reference": d.partner_reference,
+        "external_due_on": d.external_due_on,
+        "located": d.located,
+        "address": d.address,
+        "results_sent": [
+            {
+                "id": m.id,
+                "outcome": m.payload.get("outcome"),
+                "date": m.payload.get("date"),
+                "state": m.state,
+                "attempts": m.attempts,
+                "sent_at": m.sent_at,
+                "last_error": m.last_error,
+            }
+            for m in results.results_of(db_session, d.id)
+        ],
+        "referrals": list(
+            db_session.scalars(
+                select(Referral).where(Referral.dispute_id == d.id).order_by(Referral.id)
+            )
+        ),
+        "dispatches": list(
+            db_session.scalars(
+                select(Dispatch).where(Dispatch.dispute_id == d.id).order_by(Dispatch.id)
+            )
+        ),
+        "supervision_orders": oversight.orders_of(db_session, d.id),
+        "progress": oversight.progress_of(db_session, d.id),
+    }

@@ -19,6 +19,7 @@ from api.schemas.channels import (
     PendingQuery,
     ProgressIn,
     ProgressOut,
+    ReferralOut,
     SupervisionIn,
     SupervisionOut,
 )
@@ -183,6 +184,16 @@ class LeaderProgress(MethodView):
         )
         db.session.commit()
         return entry
+
+
+@channels_bp.route("/referrals")
+class Referrals(MethodView):
+    @allow(*CASE_ROLES)
+    @channels_bp.arguments(PendingQuery, location="query")
+    @channels_bp.response(200, ReferralOut(many=True))
+    def get(self, args):
+        """Referrals of the cases I see: open ones stay until the receiving body's result."""
+        return panel.list_referrals(db.session, actor=current_actor(), open_only=args["pending"])
 
 
 @channels_bp.route("/disputes/<string:dispute_id>/channel")

@@ -276,6 +276,7 @@ class ReferralOut(Schema):
     """A referral and its result."""
 
     id = fields.Integer()
+    dispute_id = fields.UUID()
     target = fields.String()
     body_id = fields.Integer(allow_none=True)
     organisation = fields.String(allow_none=True)

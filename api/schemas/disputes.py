@@ -312,7 +312,15 @@ class SummaryOut(Schema):
     overdue = fields.Boolean()
     version = fields.Integer()
     description = fields.String()
-    location = fields.Nested(PointOut, metadata={"description": "发生地点（坐标系见 crs）"})
+    location = fields.Nested(
+        PointOut,
+        allow_none=True,
+        metadata={"description": "发生地点（坐标系见 crs）；未定位的案件为 null"},
+    )
+    located = fields.Boolean(
+        metadata={"description": "false：只有地址和所在村（社区），未定位（不生成坐标）"}
+    )
+    address = fields.String(allow_none=True, metadata={"description": "地址描述"})
 
 
 class PageOut(Schema):
@@ -334,7 +342,8 @@ class DetailOut(SummaryOut):
     location = fields.Dict(
         metadata={
             "description": "lon、lat、crs（按请求的 crs），match、distance_m（定位结果），"
-            "outside_own_cells（网格员在自己的网格外登记时：nearest_own_cell、distance_m）"
+            "outside_own_cells（网格员在自己的网格外登记时：nearest_own_cell、distance_m）；"
+            "未定位的案件 match 为 not_located，没有 lon、lat"
         }
     )
     device_recorded_at = fields.DateTime(

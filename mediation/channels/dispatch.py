@@ -206,7 +206,7 @@ def list_dispatches(db_session: Session, *, actor: Actor, pending_only: bool) ->
     """Dispatches addressed to me, and those of the cases my centre sees, newest first."""
     stmt = select(Dispatch).join(Dispute, Dispute.id == Dispatch.dispute_id)
     mine = Dispatch.assignee_user_id == actor.user_id
-    bodies = select(MediationBody.id).where(MediationBody.member_ids.any(actor.user_id))
+    bodies = select(MediationBody.id).where(MediationBody.member_ids.contains([actor.user_id]))
     stmt = stmt.where(mine | Dispatch.body_id.in_(bodies) | visible_clause(actor))
     if pending_only:
         stmt = stmt.where(Dispatch.status == PENDING)

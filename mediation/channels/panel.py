@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from mediation.channels import oversight, results
 from mediation.channels.enums import CHANNELS
 from mediation.channels.models import Dispatch, Partner
-from mediation.disputes.access import get_dispute
-from mediation.disputes.referrals import Referral
+from mediation.disputes.access import get_dispute, visible_clause
+from mediation.disputes.models import Dispute
+from mediation.disputes.referrals import OPEN, Referral
 from mediation.users.actor import Actor
 
 
@@ -53,3 +54,12 @@ def case_panel(db_session: Session, *, actor: Actor, dispute_id) -> dict:
         "supervision_orders": oversight.orders_of(db_session, d.id),
         "progress": oversight.progress_of(db_session, d.id),
     }
+
+
+def list_referrals(db_session: Session, *, actor: Actor, open_only: bool) -> list[Referral]:
+    """Referrals of the cases I see, newest first; open ones stay here until their result."""
+    stmt = select(Referral).join(Dispute, Dispute.id == Referral.dispute_id)
+    stmt = stmt.where(visible_clause(actor))
+    if open_only:
+        stmt = stmt.where(Referral.status == OPEN)
+    return list(db_session.scalars(stmt.order_by(Referral.id.desc()).limit(200)))

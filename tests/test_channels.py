@@ -288,3 +288,71 @@ def test_the_openapi_document_describes_the_partner_endpoint_well_enough_to_impl
     for f in ("reference", "deadline", "location", "village_code", "address", "parties"):
         assert props[f].get("description") or f == "parties", f
     assert "partnerSignature" in doc["components"]["securitySchemes"]
+
+
+def test_a_case_referred_to_a_court_stays_on_the_centres_lists_until_the_courts_result(
+    app, client, db_session, world
+):
+    from api.auth import vault
+    from mediation.channels import results
+
+    w, t = world, world["tokens"]
+    court = client.post(
+        "/api/v1/partners",
+        json={"code": "zjcourt", "name": "诸暨市人民法院", "kind": "court", "area_code": "330681"},
+        headers=bearer(t["county_admin"]),
+    ).get_json()["credential"]
+    case_id = post_signed(client, w["key"], w["secret"], ORDERS, order(w)).get_json()["case_id"]
+    act(client, t["center_staff"], case_id, "accept")
+    referred = act(
+        client,
+        t["center_staff"],
+        case_id,
+        "refer",
+        target="court",
+        organisation="诸暨市人民法院枫桥人民法庭",
+        reason="涉及确权，转诉前调解",
+    )
+    assert referred["status"] == "referred" and referred["handling_level"] == "referred"
+    assert referred["next_due_kind"] == "referral_result"  # supervised, not an exit
+
+    def open_referrals():
+        r = client.get("/api/v1/referrals", headers=bearer(t["center_staff"]))
+        return [x["dispute_id"] for x in r.get_json()]
+
+    listed = client.get("/api/v1/disputes?status=referred", headers=bearer(t["center_staff"]))
+    assert case_id in [x["id"] for x in listed.get_json()["items"]]
+    assert open_referrals() == [case_id]
+    # another partner cannot answer for the court; the court can, once
+    path = f"/api/v1/partner-api/cases/{referred['case_number']}/referral-result"
+    result = {
+        "outcome": "resolved",
+        "result_on": business_date(datetime.now(UTC)).isoformat(),
+        "summary": "诉前调解成功，双方达成协议",
+        "mediator": "特邀调解员丙",
+    }
+    wrong = post_signed(client, w["key"], w["secret"], path, result)
+    assert wrong.status_code == 404 and wrong.get_json()["code"] == "referral_not_found"
+    assert open_referrals() == [case_id]
+    ok = post_signed(client, court["key_id"], court["secret"], path, result)
+    assert ok.status_code == 200, ok.get_json()
+    assert ok.get_json() == {
+        "case_number": referred["case_number"],
+        "status": "resolved",
+        "resolved_level": "referred",
+    }
+    again = post_signed(client, court["key_id"], court["secret"], path, result)
+    assert again.status_code == 200
+    other = post_signed(
+        client, court["key_id"], court["secret"], path, {**result, "outcome": "returned"}
+    )
+    assert other.status_code == 409 and other.get_json()["code"] == "result_conflict"
+    assert open_referrals() == []
+    panel = client.get(f"/api/v1/disputes/{case_id}/channel", headers=bearer(t["center_staff"]))
+    [ref] = panel.get_json()["referrals"]
+    assert ref["status"] == "closed" and ref["recorded_via"] == "partner"
+    # the 12345 platform hears of the referral and of the court's result, once each
+    assert results.deliver_results(db_session, now=datetime.now(UTC), vault=vault()) == (2, 0)
+    sent = sorted(w["receiver"].accepted.values(), key=lambda m: m["outcome"])
+    assert [m["outcome"] for m in sent] == ["referred", "resolved"]
+    assert sent[0]["referred_to"] == "court" and sent[1]["mediator"] == "特邀调解员丙"

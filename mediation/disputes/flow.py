@@ -85,6 +85,12 @@ def act(
         red_alert_levels=settings.red_alert_levels,
     )
     results_back.report_back(
-        db_session, dispute=dispute, before=before, actor=actor, summary=reason, now=now
+        db_session,
+        dispute=dispute,
+        before=before,
+        actor=actor,
+        summary=reason,
+        mediator=payload.get("mediator"),
+        now=now,
     )
     return dispute

@@ -38,6 +38,7 @@ def report_back(
     actor: Actor,
     summary: str | None,
     now: datetime,
+    mediator: str | None = None,
 ) -> None:
     """Queue the case's result for its partner when the case has just reached one (flush-free)."""
     if dispute.partner_id is None or dispute.status == before or dispute.status not in REPORTED:
@@ -62,7 +63,7 @@ def report_back(
             "outcome_label": STATUS_LABELS[dispute.status],
             "date": business_day(now).isoformat(),
             "summary": summary or STATUS_LABELS[dispute.status],
-            "mediator": mediators or actor.display_name,
+            "mediator": mediator or mediators or actor.display_name,
             "referred_to": (dispute.exit_detail or {}).get("target")
             if dispute.status == REFERRED
             else None,

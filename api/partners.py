@@ -76,8 +76,10 @@ blueprints = [partner_api_bp, partners_bp]
 
 @partner_api_bp.before_request
 def _authenticate():
-    """Every partner call is signed; checked before the body is read into a schema."""
+    """Every partner call is signed; checked before the body is read into a schema. The call's
+    work runs in a savepoint, so that a refused call leaves nothing but its log row."""
     g.partner_caller = None
+    g.partner_work = db.session.begin_nested()
     g.partner_caller = partners.authenticate(
         db.session,
         headers=request.headers,
@@ -94,8 +96,9 @@ def _log(response):
     """One call-log row per call, its own commit (kept when the request's work is rolled back)."""
     body = request.get_json(silent=True) if request.is_json else None
     answer = response.get_json(silent=True) if response.is_json else None
-    if response.status_code >= 400:
-        db.session.rollback()
+    work = g.get("partner_work")
+    if response.status_code >= 400 and work is not None and work.is_active:
+        work.rollback()
     partners.log_call(
         db.session,
         caller=g.get("partner_caller"),

@@ -175,6 +175,18 @@ class DisputeIn(Schema):
     photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=9))
 
 
+class WalkInIn(DisputeIn):
+    """A walk-in at the centre's window: a point picked on the map, or only the village chosen
+    (then the case is "not located": no coordinates are made up for it)."""
+
+    location = fields.Nested(LocationIn, load_default=None, allow_none=True)
+    village_code = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{12}$")
+    )
+    address = text(300, required=False, load_default=None, allow_none=True)
+    channel = fields.Constant("window")
+
+
 class ConsentIn(Schema):
     """Both parties agreed to continue past the time limit."""
 

@@ -3,12 +3,12 @@ referrals, dispatches, supervision orders and 包案 progress."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from mediation.channels import oversight, results
 from mediation.channels.enums import CHANNELS
-from mediation.channels.models import Dispatch, Partner
+from mediation.channels.models import Dispatch, Partner, SupervisionOrder
 from mediation.disputes.access import get_dispute, visible_clause
 from mediation.disputes.models import Dispute
 from mediation.disputes.referrals import OPEN, Referral
@@ -63,3 +63,16 @@ def list_referrals(db_session: Session, *, actor: Actor, open_only: bool) -> lis
     if open_only:
         stmt = stmt.where(Referral.status == OPEN)
     return list(db_session.scalars(stmt.order_by(Referral.id.desc()).limit(200)))
+
+
+def case_numbers(db_session: Session, *, actor: Actor) -> dict:
+    """Case numbers of the visible cases that have a dispatch, referral or 督办 (for the lists)."""
+    ids = union(
+        select(Dispatch.dispute_id),
+        select(Referral.dispute_id),
+        select(SupervisionOrder.dispute_id),
+    )
+    rows = db_session.execute(
+        select(Dispute.id, Dispute.case_number).where(Dispute.id.in_(ids), visible_clause(actor))
+    ).all()
+    return dict(rows)

@@ -545,7 +545,8 @@ def test_map_layers(client, db_session, month):
     r = client.get(f"/api/v1/console/map/areas?area={area}", headers=bearer(token))
     assert r.status_code == 200
     by_code = {f["id"]: f["properties"] for f in r.get_json()["features"]}
-    assert by_code[month["cells"][0]]["open_cases"] == 4  # C D H and K (registered 11-02)
+    # C D H J (referred: open until the police answer) and K (registered 11-02)
+    assert by_code[month["cells"][0]]["open_cases"] == 5
     r = client.get(f"/api/v1/console/map/cases?area={area}&risk_level=red", headers=bearer(token))
     props = [f["properties"] for f in r.get_json()["features"]]
     assert {p["case_number"] for p in props} == {month["cases"][x].case_number for x in "aefh"}

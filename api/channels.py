@@ -55,6 +55,8 @@ class Bodies(MethodView):
     @allow(COUNTY_ADMIN)
     @channels_bp.arguments(BodyIn)
     @channels_bp.response(201, BodyOut)
+    @channels_bp.alt_response(404, description="区域不在本县 area_not_found")
+    @channels_bp.alt_response(409, description="同名调解组织 body_name_taken")
     def post(self, data):
         """Add a body to my county's registry, with its mediators."""
         body = bodies.create_body(db.session, actor=current_actor(), now=request_now(), **data)

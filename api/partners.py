@@ -189,6 +189,7 @@ class Partners(MethodView):
     @allow(COUNTY_ADMIN)
     @partners_bp.arguments(PartnerIn)
     @partners_bp.response(201, PartnerOut)
+    @partners_bp.alt_response(404, description="范围不在本县 area_not_found")
     def post(self, data):
         """Register a partner system, scoped to my county or one of its townships, with its
         first credential (the secret is shown once)."""

@@ -60,6 +60,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
     from api import (
         auth,
+        channels,
         console,
         disputes,
         errors,
@@ -68,6 +69,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         inbox,
         inputs,
         papers,
+        partners,
         screening,
         security,
         sessions,
@@ -111,7 +113,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added
     security.register(app)
-    for module in (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console):
+    modules = (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console)
+    for module in (*modules, partners, channels):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

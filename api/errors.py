@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from mediation.attachments import StorageFull
+from mediation.channels.partners import PartnerUnauthorized
 from mediation.disputes.workflow import Refused
 from mediation.users.logins import AccountLocked, InvalidCredentials, RefreshReused, TokenRevoked
 
@@ -190,6 +191,7 @@ STATUS_BY_CLASS = {
     RefreshReused: 401,
     TokenRevoked: 401,
     AccountLocked: 423,
+    PartnerUnauthorized: 401,  # a partner's signature or credential does not hold
     StorageFull: 507,  # Insufficient Storage: the server cannot store what was sent, for now
 }
 

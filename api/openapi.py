@@ -19,6 +19,7 @@ from __future__ import annotations
 from apispec import BasePlugin
 
 BEARER = "bearerAuth"
+PARTNER = "partnerSignature"  # the signed partner endpoints (api/partners.py)
 
 # status → (component response name, description naming the stable codes it carries)
 RESPONSES = {
@@ -76,6 +77,16 @@ class StatusPlugin(BasePlugin):
                 "description": "POST /api/v1/auth/login 得到的 access_token（刷新接口用 refresh_token）",
             },
         )
+        spec.components.security_scheme(
+            PARTNER,
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Partner-Signature",
+                "description": "合作方签名：X-Partner-Key、X-Partner-Timestamp、X-Partner-Signature 三个"
+                "请求头，HMAC-SHA256，算法见 partner_api 标签的说明",
+            },
+        )
         for name, description in RESPONSES.values():
             spec.components.response(
                 name,
@@ -97,7 +108,10 @@ class StatusPlugin(BasePlugin):
             responses.pop("default", None)
             policy = policy_for(view, method.upper())
             statuses = [503]
-            if policy is None or not policy.public:
+            if rule.endpoint.startswith("partner_api."):
+                operation["security"] = [{PARTNER: []}]
+                statuses += [401, 403]
+            elif policy is None or not policy.public:
                 operation["security"] = [{BEARER: []}]
                 statuses += [401] if policy is not None and policy.refresh else [401, 403]
             else:

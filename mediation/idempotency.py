@@ -45,6 +45,8 @@ class Record:
 
     taken: str  # the id belongs to another person's record
     changed: str  # the same id came back with other content
+    conflict_code: str = "client_id_conflict"
+    field: str = "client_id"
 
 
 def same_or_conflict(
@@ -59,9 +61,9 @@ def same_or_conflict(
 ) -> T:
     """The existing record when this is a true retry; otherwise the refusal that explains why."""
     if owner_id != actor.user_id:
-        raise Conflict(record.taken, code="client_id_taken", field="client_id")
+        raise Conflict(record.taken, code="client_id_taken", field=record.field)
     if stored_digest != digest:
         raise Conflict(
-            record.changed, code="client_id_conflict", field="client_id", details=details
+            record.changed, code=record.conflict_code, field=record.field, details=details
         )
     return existing

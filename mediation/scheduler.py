@@ -22,7 +22,9 @@ from sqlalchemy import text
 
 from core.clock import BUSINESS_TZ, utcnow
 from core.db import db
+from mediation.channels import results as channel_results
 from mediation.disputes import scheduled as disputes_jobs
+from mediation.pii import vault_for
 from mediation.reminders import service
 from mediation.reports import drafting, months
 from mediation.reports import scheduled as reports_jobs
@@ -52,6 +54,8 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         return supervise(db.session, now=now, delay=timedelta(hours=cfg["SUPERVISION_DELAY_HOURS"]))
 
     def deliver(now):
+        # Results going back to partner systems share the outbox and its retry rules.
+        channel_results.deliver_results(db.session, now=now, vault=vault_for(cfg["PII_KEY"]))
         if not cfg["WEBHOOK_URL"]:
             return (0, 0)
         return service.deliver(

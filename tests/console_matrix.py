@@ -123,6 +123,7 @@ CONSOLE_RULES: dict[tuple[str, str], ConsoleRule] = {
     ("console_web.home", "GET"): ConsoleRule(ALL, 302, _p("/console/")),
     ("console_web.queue", "GET"): ConsoleRule(CASE_ROLES, 200, _p("/console/queue")),
     ("console_web.cases", "GET"): ConsoleRule(CASE_ROLES, 200, _p("/console/cases")),
+    ("console_web.channels", "GET"): ConsoleRule(CASE_ROLES, 200, _p("/console/channels")),
     ("console_web.case", "GET"): ConsoleRule(CASE_ROLES, 200, _case(), outside_ok=COUNTY_ONLY),
     ("console_web.case_action", "POST"): ConsoleRule(
         CASE_ROLES, 302, _action, outside_ok=COUNTY_ONLY

@@ -477,6 +477,244 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 
 
+# ------------------------------------------------------------------ issue 20: channels
+
+PARTNER_SIGNED = "partner"  # signed by a partner's credential: a user's token never gets in
+ASSIGNEES = frozenset({"mediator", "village_admin", "center_staff", "county_admin"})
+UNITS = frozenset({"village_admin", "center_staff", "county_admin"})
+BODY_VIEWERS = frozenset({"mediator", "village_admin", "center_staff", "leader", "county_admin"})
+OTHER_COUNTY = "330682"
+
+
+def _partner_row(ctx, where):
+    """A partner of the users' county (in) or of another county (out), with a credential."""
+    from datetime import UTC, datetime, timedelta
+
+    from mediation.channels.models import Partner, PartnerCredential
+    from mediation.users.models import User
+
+    db, n = ctx["db_session"], next(_MONTHS)
+    user = User(username=f"partner:m{n}", display_name="p", password_hash="!", is_active=False)
+    db.add(user)
+    db.flush()
+    now = datetime.now(UTC)
+    p = Partner(
+        code=f"m{n}",
+        name="12345",
+        kind="hotline",
+        area_code=COUNTY_CODE if where == "in" else OTHER_COUNTY,
+        user_id=user.id,
+        active=True,
+        created_at=now,
+    )
+    db.add(p)
+    db.flush()
+    cred = PartnerCredential(
+        key_id=f"pk_m{n}",
+        partner_id=p.id,
+        secret_enc=b"x" * 40,
+        created_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+    db.add(cred)
+    db.flush()
+    return p, cred
+
+
+COUNTY_CODE = "330681"
+
+
+def _partner_path(suffix):
+    def build(ctx, role, where):
+        p, cred = _partner_row(ctx, where)
+        return suffix.format(id=p.id, key=cred.key_id), {}
+
+    return build
+
+
+def _new_partner(ctx, role, where):
+    n = next(_MONTHS)
+    area = ctx["village"][:9] if where == "in" else OTHER_COUNTY
+    return "/api/v1/partners", {
+        "code": f"np{n}",
+        "name": "110",
+        "kind": "police",
+        "area_code": area,
+    }
+
+
+def _order(ctx, role, where):
+    return "/api/v1/partner-api/orders", {"reference": f"r-{role}-{where}"}
+
+
+def _partner_result(ctx, role, where):
+    case = ctx["cases"][where]
+    return f"/api/v1/partner-api/cases/{case.case_number}/referral-result", {"outcome": "resolved"}
+
+
+def _body(ctx, where):
+    from datetime import UTC, datetime
+
+    from mediation.channels.models import MediationBody
+
+    b = MediationBody(
+        name=f"调委会{next(_MONTHS)}",
+        kind="traffic",
+        area_code=ctx["village"][:9],
+        level="township",
+        member_ids=[],
+        active=True,
+        created_at=datetime.now(UTC),
+    )
+    ctx["db_session"].add(b)
+    ctx["db_session"].flush()
+    return b
+
+
+def _new_body(ctx, role, where):
+    area = ctx["village"][:9] if where == "in" else OTHER_COUNTY + "001"
+    return "/api/v1/mediation-bodies", {
+        "name": f"交通调委会{role}",
+        "kind": "traffic",
+        "area_code": area,
+    }
+
+
+def _clear_pending(ctx, case):
+    from sqlalchemy import text
+
+    ctx["db_session"].execute(
+        text(
+            "UPDATE dispatch SET status = 'returned' WHERE dispute_id = :d AND status = 'pending'"
+        ),
+        {"d": case.id},
+    )
+
+
+def _dispatch(ctx, role, where):
+    case = ctx["cases"][where]
+    _clear_pending(ctx, case)
+    return f"/api/v1/disputes/{case.id}/dispatches", {
+        "body_id": _body(ctx, where).id,
+        "due_on": "2999-01-01",
+    }
+
+
+def _decide_dispatch(verb):
+    def build(ctx, role, where):
+        from datetime import UTC, datetime
+
+        from mediation.channels.models import Dispatch
+
+        case = ctx["cases"]["in"]
+        _clear_pending(ctx, case)
+        user = ctx["users"][role] if where == "in" else ctx["targets"]["gw_out"]
+        now = datetime.now(UTC)
+        d = Dispatch(
+            dispute_id=case.id,
+            assignee_user_id=user.id,
+            due_on=now.date(),
+            accept_due_at=now,
+            status="pending",
+            requested_by=ctx["users"]["center_staff"].id,
+            requested_at=now,
+        )
+        ctx["db_session"].add(d)
+        ctx["db_session"].flush()
+        return f"/api/v1/dispatches/{d.id}/{verb}", {"reason": "不属本人专长"}
+
+    return build
+
+
+def _order_supervision(ctx, role, where):
+    case = ctx["cases"][where]
+    return f"/api/v1/disputes/{case.id}/supervision-orders", {
+        "instruction": "请三日内化解并报告",
+        "due_on": "2999-01-01",
+    }
+
+
+def _answer(ctx, role, where):
+    from datetime import UTC, datetime
+
+    from mediation.channels.models import SupervisionOrder
+
+    areas = {
+        "village_admin": ctx["village"],
+        "center_staff": ctx["village"][:9],
+        "county_admin": COUNTY_CODE,
+    }
+    unit_role = role if role in areas else "center_staff"
+    area = areas[unit_role] if where == "in" else ctx["other_village"]
+    o = SupervisionOrder(
+        dispute_id=ctx["cases"]["in"].id,
+        kind="listed",
+        instruction="督办",
+        due_on=datetime.now(UTC).date(),
+        unit_role=unit_role,
+        unit_area=area,
+        ordered_by=ctx["users"]["leader"].id,
+        ordered_at=datetime.now(UTC),
+    )
+    ctx["db_session"].add(o)
+    ctx["db_session"].flush()
+    return f"/api/v1/supervision-orders/{o.id}/answer", {"answer": "已约谈双方，正在调解"}
+
+
+def _progress(ctx, role, where):
+    from mediation.disputes.models import Dispute
+
+    case = ctx["db_session"].get(Dispute, ctx["cases"][where].id)
+    case.risk_level, case.leader_id = "red", ctx["users"]["leader"].id
+    ctx["db_session"].flush()
+    return f"/api/v1/disputes/{case.id}/leader-progress", {"note": "已走访双方"}
+
+
+CHANNEL_RULES: dict[tuple[str, str], Rule] = {
+    ("partner_api.Orders", "POST"): Rule(PARTNER_SIGNED, 401, _order),
+    ("partner_api.ReferralResult", "POST"): Rule(PARTNER_SIGNED, 401, _partner_result),
+    ("partners.Partners", "GET"): Rule(COUNTY_ONLY, 200, _p("/api/v1/partners")),
+    ("partners.Partners", "POST"): Rule(COUNTY_ONLY, 201, _new_partner, outside_ok=frozenset()),
+    ("partners.Credentials", "POST"): Rule(
+        COUNTY_ONLY, 201, _partner_path("/api/v1/partners/{id}/credentials"), outside_ok=frozenset()
+    ),
+    ("partners.Revoke", "POST"): Rule(
+        COUNTY_ONLY,
+        200,
+        _partner_path("/api/v1/partners/credentials/{key}/revoke"),
+        outside_ok=frozenset(),
+    ),
+    ("partners.Calls", "GET"): Rule(
+        COUNTY_ONLY, 200, _partner_path("/api/v1/partners/{id}/calls"), outside_ok=frozenset()
+    ),
+    ("channels.Bodies", "GET"): Rule(BODY_VIEWERS, 200, _p("/api/v1/mediation-bodies")),
+    ("channels.Bodies", "POST"): Rule(COUNTY_ONLY, 201, _new_body, outside_ok=frozenset()),
+    ("channels.Dispatches", "POST"): Rule(
+        frozenset({"center_staff", "county_admin"}), 201, _dispatch, outside_ok=COUNTY_ONLY
+    ),
+    ("channels.DispatchList", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/dispatches")),
+    ("channels.AcceptDispatch", "POST"): Rule(
+        ASSIGNEES, 200, _decide_dispatch("accept"), outside_ok=frozenset()
+    ),
+    ("channels.ReturnDispatch", "POST"): Rule(
+        ASSIGNEES, 200, _decide_dispatch("return"), outside_ok=frozenset()
+    ),
+    ("channels.SupervisionOrders", "POST"): Rule(
+        frozenset({"leader", "county_admin"}), 201, _order_supervision, outside_ok=COUNTY_ONLY
+    ),
+    ("channels.SupervisionList", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/supervision-orders")),
+    ("channels.AnswerSupervision", "POST"): Rule(UNITS, 200, _answer, outside_ok=frozenset()),
+    ("channels.LeaderProgress", "POST"): Rule(
+        frozenset({"leader"}), 201, _progress, outside_ok=frozenset()
+    ),
+    ("channels.Referrals", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/referrals")),
+    ("channels.CasePanel", "GET"): Rule(
+        CASE_ROLES, 200, _case("/channel"), outside_ok=frozenset({"county_admin"})
+    ),
+}
+RULES.update(CHANNEL_RULES)
+
+
 def routes(app) -> set[tuple[str, str]]:
     """(endpoint, method) for every route of the app."""
     out = set()
@@ -627,6 +865,8 @@ def _call(client, method, path, body, headers):
 def _expected(rule: Rule, role: str | None, where: str) -> int:
     if rule.allowed == "public":
         return rule.ok
+    if rule.allowed == PARTNER_SIGNED:
+        return 401  # without a partner's signature (tests/test_channels.py signs them)
     if role is None:
         return 401
     if rule.allowed == "refresh":

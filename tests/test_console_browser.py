@@ -349,6 +349,13 @@ def test_centre_officer_accepts_an_escalation_dispatches_it_and_it_leaves_the_qu
     body += driver.find_element("id", "queue-escalations").get_attribute("innerHTML")
     assert world["escalated"] not in body
     _shot(driver, "queue-after")
+    # the 派单·移送·督办 lists and the case's channel panel (issue 20)
+    driver.get(f"{server}/console/channels")
+    assert "待反馈的移送" in _css(driver, "main h1 ~ section").find_element("xpath", "..").text
+    _shot(driver, "channels")
+    driver.get(f"{server}/console/cases/{world['escalated']}")
+    assert "来源、派单、移送与督办" in _css(driver, "#channel-panel").text
+    _shot(driver, "case-channel-panel")
 
 
 def test_village_head_submits_the_report_and_cannot_change_it(page, server, world):

@@ -62,6 +62,9 @@ TAGS = [
     "sync",
     "console",
     "reports",
+    "partners",
+    "partner_api",
+    "channels",
 ]
 
 

@@ -174,7 +174,7 @@ EXPECTED = {
     "agreements_written": 2,  # A E
     "agreements_oral": 1,  # D
     "terminated": 1,  # F
-    "in_progress": 3,  # C D H
+    "in_progress": 4,  # C D H J (J waits for the police's result: a referral is a loop)
     "overdue_open": 1,  # C (mediation due 10-29)
     "agreement_amount_wan": Decimal("6.23"),  # (50,000 + 12,345.67) / 10,000
     "judicial_confirmations": 0,
@@ -235,7 +235,8 @@ def test_every_report_column_matches_the_hand_count(db_session, month):
         "01": 1,
         "13": 1,
     }
-    assert row["by_key_area"]["涉农问题"] == {"registered": 5, "resolved": 1, "in_progress": 3}
+    # J (referred, open) is among the 涉农问题 cases still in progress
+    assert row["by_key_area"]["涉农问题"] == {"registered": 5, "resolved": 1, "in_progress": 4}
     assert row["by_key_area"]["社会保障与欠薪"] == {
         "registered": 1,
         "resolved": 1,
@@ -352,7 +353,7 @@ def test_submitted_report_is_frozen_and_a_correction_is_version_two(db_session, 
     db_session.expire_all()
     v1 = db_session.get(MonthlyReport, draft.id)
     assert v1.figures["row"]["new_registered"] == 6  # … do not touch the submitted snapshot
-    assert v1.figures["row"]["in_progress"] == 3
+    assert v1.figures["row"]["in_progress"] == 4
     # The database refuses to change a submitted version.
     with pytest.raises(sqlalchemy.exc.DBAPIError), db_session.begin_nested():
         db_session.execute(
@@ -550,7 +551,8 @@ def test_map_layers(client, db_session, month):
     r = client.get(f"/api/v1/console/map/areas?area={area}", headers=bearer(token))
     assert r.status_code == 200
     by_code = {f["id"]: f["properties"] for f in r.get_json()["features"]}
-    assert by_code[month["cells"][0]]["open_cases"] == 4  # C D H and K (registered 11-02)
+    # C D H J (referred: open until the police answer) and K (registered 11-02)
+    assert by_code[month["cells"][0]]["open_cases"] == 5
     r = client.get(f"/api/v1/console/map/cases?area={area}&risk_level=red", headers=bearer(token))
     props = [f["properties"] for f in r.get_json()["features"]]
     assert {p["case_number"] for p in props} == {month["cases"][x].case_number for x in "aefh"}

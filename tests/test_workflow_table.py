@@ -46,6 +46,7 @@ PAYLOAD = {  # everything any action may require
     "likelihood": 1,
     "severity": 1,
     "leader_id": 1,
+    "outcome": "resolved",
 }
 
 # The rules, restated: statuses an action may start from …
@@ -61,12 +62,38 @@ FROM = {
     "agree": {"mediating"},
     "terminate": {"mediating"},
     "refer": {"registered", "accepted", "mediating", "agreed", "follow_up", "reopened"},
-    "withdraw": {"registered", "accepted", "mediating", "agreed", "follow_up", "reopened"},
+    "withdraw": {
+        "registered",
+        "accepted",
+        "mediating",
+        "agreed",
+        "follow_up",
+        "reopened",
+        "referred",
+    },
     "extend": {"mediating"},
     "record_visit": {"agreed", "follow_up", "resolved"},
-    "assess_risk": {"registered", "accepted", "mediating", "agreed", "follow_up", "reopened"},
-    "assign_leader": {"registered", "accepted", "mediating", "agreed", "follow_up", "reopened"},
-    "archive": {"resolved", "rejected", "terminated", "withdrawn", "referred"},
+    "assess_risk": {
+        "registered",
+        "accepted",
+        "mediating",
+        "agreed",
+        "follow_up",
+        "reopened",
+        "referred",
+    },
+    "assign_leader": {
+        "registered",
+        "accepted",
+        "mediating",
+        "agreed",
+        "follow_up",
+        "reopened",
+        "referred",
+    },
+    "archive": {"resolved", "rejected", "terminated", "withdrawn"},
+    # a referral is a loop: the case stays open until the receiving body's result is recorded
+    "record_referral_result": {"referred"},
 }
 # … where it goes …
 TO = {
@@ -97,6 +124,7 @@ WHO.update(
         },
         "assign_leader": {"center_staff", "county_admin"},
         "archive": {"village_admin", "center_staff", "county_admin"},
+        "record_referral_result": {"center_staff", "county_admin"},
     }
 )
 
@@ -122,7 +150,7 @@ def test_every_status_action_role(status, action, role):
     assert allowed, f"{action} by {role} from {status} was allowed"
     if action in TO:
         assert result == TO[action]
-    elif action == "record_visit":
+    elif action in ("record_visit", "record_referral_result"):
         assert result == "by_result"
     else:
         assert result == status

@@ -19,6 +19,7 @@ from mediation.disputes.enums import (
     FORCED_RED_FLAGS,
     LEVEL_LABELS,
     LEVELS,
+    REFERRAL_OUTCOMES,
     REFERRAL_TARGETS,
     SATISFACTION,
     TERMINATION_ROUTES,
@@ -57,6 +58,11 @@ FIELDS = {
         Field("amount", "协议金额（元）", "text"),
         Field("routes", "告知其他途径", "multi", TERMINATION_ROUTES),
         Field("target", "移送单位", "select", REFERRAL_TARGETS),
+        Field("organisation", "接收单位名称", "text", placeholder="如：某某人民法庭"),
+        Field("due_on", "反馈期限", "date"),
+        Field("outcome", "移送结果", "select", REFERRAL_OUTCOMES),
+        Field("result_on", "结果日期", "date"),
+        Field("mediator", "承办人", "text"),
         Field("new_due_date", "新的办结期限", "date"),
         Field("consent", "双方同意延期", "consent"),
         Field("visited_at", "回访时间", "datetime"),
@@ -77,6 +83,8 @@ OPTIONAL = {
     "record_visit": ("method", "satisfaction", "notes"),
     "assess_risk": ("flags", "note"),
     "accept_escalation": ("reason",),
+    "refer": ("organisation", "due_on"),
+    "record_referral_result": ("result_on", "summary", "mediator"),
 }
 
 
@@ -140,7 +148,7 @@ def payload_from_form(t: Transition, form) -> tuple[dict, dict[str, list[str]]]:
         return {}, flatten(e.messages)
 
 
-def walk_in_payload(f, location: dict) -> dict:
+def walk_in_payload(f, location: dict | None) -> dict:
     """The walk-in registration form as the API's `DisputeIn` body (up to three parties)."""
     parties = []
     for i in range(3):
@@ -160,6 +168,9 @@ def walk_in_payload(f, location: dict) -> dict:
     raw = {
         "client_id": f.get("client_id") or None,
         "location": location,
+        # no point picked: the village chosen, and the case is "not located"
+        "village_code": None if location else (f.get("village") or None),
+        "address": f.get("address", "").strip() or None,
         "occurred_at": f"{occurred}:00+08:00" if len(occurred) == 16 else occurred,
         "category": f.get("category", ""),
         "key_areas": [k for k in f.getlist("key_areas") if k],

@@ -36,7 +36,7 @@ from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_jso
 from api.console_web.forms import fields_of, list_query, payload_from_form, walk_in_payload
 from api.disputes import CASE_ROLES, REGISTRARS, act, register, reveal_party
 from api.errors import flatten, http_status
-from api.schemas.disputes import DisputeIn
+from api.schemas.disputes import WalkInIn
 from api.security import limited
 from api.sessions import sign_in
 from core.clock import BUSINESS_TZ
@@ -44,6 +44,7 @@ from core.db import db
 from core.errors import DomainError, NotFound, ValidationFailed
 from geo import pick
 from geo.scope import AreaScope, sql_params
+from mediation.channels import panel as channel_panel
 from mediation.disputes import access, queries
 from mediation.disputes import maps as layers
 from mediation.disputes.available import available_actions, blocked_by_leader
@@ -52,6 +53,8 @@ from mediation.disputes.enums import (
     KEY_AREAS,
     LEVEL_LABELS,
     PARTY_ROLES,
+    REFERRAL_OUTCOMES,
+    REFERRAL_TARGETS,
     RISK_LABELS,
     SOURCES,
     STATUS_LABELS,
@@ -334,7 +337,12 @@ def _case_page(
                 "lat": case["location"]["lat"],
                 "risk": case["risk_level"],
             }
+            if "lon" in case["location"]
+            else None
         ),
+        channel=channel_panel.case_panel(db.session, actor=actor, dispute_id=dispute_id),
+        referral_targets=REFERRAL_TARGETS,
+        referral_outcomes=REFERRAL_OUTCOMES,
     )
     return body, status
 
@@ -738,7 +746,7 @@ def register_post():
     if errors:
         return _walk_in_form(errors, values, 422)
     try:
-        data = DisputeIn().load(walk_in_payload(request.form, location))
+        data = WalkInIn().load(walk_in_payload(request.form, location))
         with db.session.begin_nested():
             done = register(console_actor(), data, photos=[])
     except ValidationError as e:
@@ -751,16 +759,18 @@ def register_post():
 
 
 def _walk_in_location(f) -> tuple[dict | None, dict[str, list[str]]]:
-    """(location, errors) of the walk-in form: the point picked on the map, else the village's."""
+    """(location, errors) of the walk-in form: the point picked on the map, else none — the
+    village chosen stands for the place (the case is "not located", no point is made up)."""
     lon, lat = f.get("lon", "").strip(), f.get("lat", "").strip()
     if lon and lat:
         return {"lon": lon, "lat": lat, "crs": "wgs84"}, {}
     if not f.get("village"):
         return None, {"location": ["请在地图上点选发生地点，或选择村（社区）"]}
-    point = pick.point_in_area(db.session, f["village"])
-    if point is None or not console_actor().map_scope.contains_code(f["village"]):
+    if pick.current_village(db.session, f["village"]) is None or not (
+        console_actor().map_scope.contains_code(f["village"])
+    ):
         return None, {"village": ["村（社区）不存在或不在您的管辖范围内"]}
-    return {"lon": point[0], "lat": point[1], "crs": "wgs84"}, {}
+    return None, {}
 
 
 # ------------------------------------------------------------------ screening coverage

@@ -20,6 +20,7 @@ from mediation.disputes.enums import (
     LEVELS,
     PARTY_KINDS,
     PARTY_ROLES,
+    REFERRAL_OUTCOMES,
     REFERRAL_TARGETS,
     RISK_LABELS,
     SATISFACTION,
@@ -174,6 +175,18 @@ class DisputeIn(Schema):
     photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=9))
 
 
+class WalkInIn(DisputeIn):
+    """A walk-in at the centre's window: a point picked on the map, or only the village chosen
+    (then the case is "not located": no coordinates are made up for it)."""
+
+    location = fields.Nested(LocationIn, load_default=None, allow_none=True)
+    village_code = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{12}$")
+    )
+    address = text(300, required=False, load_default=None, allow_none=True)
+    channel = fields.Constant("window")
+
+
 class ConsentIn(Schema):
     """Both parties agreed to continue past the time limit."""
 
@@ -209,6 +222,14 @@ class ActionIn(Schema):
     routes = fields.List(one_of(TERMINATION_ROUTES), validate=validate.Length(min=1))
     target = one_of(REFERRAL_TARGETS)
     organisation = text(200, required=False)
+    body_id = fields.Integer(
+        validate=validate.Range(min=1, max=INT32_MAX),
+        metadata={"description": "移送到的调解组织（登记册中的编号，可选）"},
+    )
+    due_on = fields.Date(metadata={"description": "移送：接收方反馈结果的期限（默认 30 天）"})
+    outcome = one_of(REFERRAL_OUTCOMES)
+    result_on = fields.Date(metadata={"description": "移送结果：接收方作出结果的日期"})
+    mediator = text(100, required=False)
     new_due_date = fields.Date()
     consent = fields.Nested(ConsentIn)
     visited_at = fields.AwareDateTime()
@@ -303,7 +324,15 @@ class SummaryOut(Schema):
     overdue = fields.Boolean()
     version = fields.Integer()
     description = fields.String()
-    location = fields.Nested(PointOut, metadata={"description": "发生地点（坐标系见 crs）"})
+    location = fields.Nested(
+        PointOut,
+        allow_none=True,
+        metadata={"description": "发生地点（坐标系见 crs）；未定位的案件为 null"},
+    )
+    located = fields.Boolean(
+        metadata={"description": "false：只有地址和所在村（社区），未定位（不生成坐标）"}
+    )
+    address = fields.String(allow_none=True, metadata={"description": "地址描述"})
 
 
 class PageOut(Schema):
@@ -325,7 +354,8 @@ class DetailOut(SummaryOut):
     location = fields.Dict(
         metadata={
             "description": "lon、lat、crs（按请求的 crs），match、distance_m（定位结果），"
-            "outside_own_cells（网格员在自己的网格外登记时：nearest_own_cell、distance_m）"
+            "outside_own_cells（网格员在自己的网格外登记时：nearest_own_cell、distance_m）；"
+            "未定位的案件 match 为 not_located，没有 lon、lat"
         }
     )
     device_recorded_at = fields.DateTime(

@@ -13,6 +13,7 @@ from mediation.disputes.enums import (
     MEDIATING,
     ORANGE,
     RED,
+    REFERRED,
     REGISTERED,
     REOPENED,
     RESOLVED,
@@ -161,6 +162,10 @@ def plan_next_due(
                 )
             )
         kind = "follow_up_visit"
+    elif dispute.status == REFERRED and (dispute.exit_detail or {}).get("due_on"):
+        # Referred: the receiving body's result is due (the case stays open and supervised).
+        due = end_of(date.fromisoformat(dispute.exit_detail["due_on"]))
+        kind, rule, start = "referral_result", None, None
     elif (
         dispute.status == RESOLVED
         and dispute.risk_level in (RED, ORANGE)

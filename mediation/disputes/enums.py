@@ -26,11 +26,13 @@ STATUS_LABELS = {
     TERMINATED: "调解终止",
     REOPENED: "已反复（重新调解）",
     WITHDRAWN: "已撤回",
-    REFERRED: "已移送",
+    REFERRED: "已移送（待接收方反馈结果）",
 }
 STATUSES = tuple(STATUS_LABELS)
-OPEN_STATUSES = frozenset({REGISTERED, ACCEPTED, MEDIATING, AGREED, FOLLOW_UP, REOPENED})
-CLOSED_STATUSES = frozenset({RESOLVED, ARCHIVED, REJECTED, TERMINATED, WITHDRAWN, REFERRED})
+# A referred case stays open (and supervised) until the receiving body's result is recorded
+# (issue 19 item 5, issue 20 item 4): 移送 is a loop, not an exit.
+OPEN_STATUSES = frozenset({REGISTERED, ACCEPTED, MEDIATING, AGREED, FOLLOW_UP, REOPENED, REFERRED})
+CLOSED_STATUSES = frozenset({RESOLVED, ARCHIVED, REJECTED, TERMINATED, WITHDRAWN})
 
 
 def sql_list(statuses: frozenset[str]) -> str:
@@ -133,7 +135,19 @@ VISIT_RESULTS = {
 }
 SATISFACTION = {"satisfied": "满意", "basically": "基本满意", "unsatisfied": "不满意"}
 TERMINATION_ROUTES = {"arbitration": "仲裁", "administrative": "行政途径", "litigation": "诉讼"}
-REFERRAL_TARGETS = {"police": "公安", "court": "法院", "petition": "信访", "department": "职能部门"}
+REFERRAL_TARGETS = {
+    "court": "人民法院（诉前调解）",
+    "police": "公安派出所",
+    "petition": "信访部门",
+    "committee": "行业性专业性调解委员会",
+    "department": "职能部门",
+}
+# The receiving body's result of a referral (the case stays open until one is recorded).
+REFERRAL_OUTCOMES = {
+    "resolved": "已化解",
+    "not_resolved": "未化解（已判决、终止或告知其他途径）",
+    "returned": "接收方退回（不属其受理范围）",
+}
 
 # Risk (product rule): L × S; forced RED conditions.
 RED = "red"

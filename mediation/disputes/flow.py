@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, DomainError
 from mediation.disputes import reminders as case_reminders
-from mediation.disputes import workflow
+from mediation.disputes import results_back, workflow
 from mediation.disputes.access import case_state, get_dispute, standing
 from mediation.disputes.actions import HANDLERS
 from mediation.disputes.actions.step import Step, current_agreement, pending_escalation
@@ -83,5 +83,14 @@ def act(
         now=now,
         reason=action,
         red_alert_levels=settings.red_alert_levels,
+    )
+    results_back.report_back(
+        db_session,
+        dispute=dispute,
+        before=before,
+        actor=actor,
+        summary=reason,
+        mediator=payload.get("mediator"),
+        now=now,
     )
     return dispute

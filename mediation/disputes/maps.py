@@ -98,7 +98,8 @@ def case_points(
 ) -> dict:
     """Cases of an area as points (no personal data), newest first, at most `limit`."""
     column = {6: "county_code", 9: "township_code", 12: "village_code", 15: "cell_code"}[len(area)]
-    where = [f"d.{column} = :area", SQL_INSIDE.format(col="d.cell_code")]
+    # a case not located (an address only) has no point to draw: the lists show it as such
+    where = [f"d.{column} = :area", SQL_INSIDE.format(col="d.cell_code"), "d.location IS NOT NULL"]
     params: dict = {"area": area, "limit": limit, **sql_params(scope)}
     if bbox:
         where.append("d.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
@@ -167,7 +168,7 @@ WITH pts AS (
          ST_Transform(d.location, 3857) AS metric
   FROM dispute d
   WHERE d.{column} = :area AND {SQL_INSIDE.format(col="d.cell_code")}
-    AND d.registered_at >= :start AND d.registered_at < :end),
+    AND d.location IS NOT NULL AND d.registered_at >= :start AND d.registered_at < :end),
 -- Web Mercator stretches distances by 1 / cos(latitude): widen eps by the same factor.
 clustered AS (
   SELECT *, ST_ClusterDBSCAN(metric, eps := :eps / cos(radians(

@@ -10,6 +10,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -48,7 +49,11 @@ class Dispute(db.Model):
     village_code: Mapped[str] = mapped_column(String(12))
     township_code: Mapped[str] = mapped_column(String(9))
     county_code: Mapped[str] = mapped_column(String(6))
-    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    # A case that came with an address and a village instead of a point (a partner's work
+    # order, a walk-in) is "not located": no location, and cell_code holds the village code.
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    located: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    address: Mapped[str | None] = mapped_column(String(300))
     locate_match: Mapped[str] = mapped_column(String(16))
     locate_distance_m: Mapped[float | None]
 
@@ -57,6 +62,11 @@ class Dispute(db.Model):
     device_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     registered_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     source: Mapped[str] = mapped_column(String(32))
+    # How the case came in (app, window, or a partner system) and the partner's own reference
+    channel: Mapped[str] = mapped_column(String(16), default="app", server_default="app")
+    partner_id: Mapped[int | None]  # partner.id (the foreign key is in migration 0015)
+    partner_reference: Mapped[str | None] = mapped_column(String(64))
+    external_due_on: Mapped[date | None] = mapped_column(Date)  # the deadline a partner imposes
     category: Mapped[str] = mapped_column(String(8))
     key_areas: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     description: Mapped[str] = mapped_column(Text)
@@ -117,6 +127,18 @@ class Dispute(db.Model):
             postgresql_where=text("next_due_provisional"),
         ),
         Index("ix_dispute_registered_by", "registered_by"),
+        Index(
+            "uq_dispute_partner_reference",
+            "partner_id",
+            "partner_reference",
+            unique=True,
+            postgresql_where=text("partner_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            "(located AND location IS NOT NULL AND length(cell_code) = 15)"
+            " OR (NOT located AND location IS NULL AND cell_code = village_code)",
+            name="ck_dispute_located_or_village",
+        ),
         Index("ix_dispute_location", "location", postgresql_using="gist"),
         # The report's active set: cases of an area not closed before a date (migration 0009).
         *(

@@ -149,8 +149,11 @@ def task_list(
     return [summary(d, now, system) for d in db_session.scalars(stmt)]
 
 
-def point_of(d: Dispute, system: str = coordinates.WGS84) -> dict:
-    """Where the case happened, in `system` (stored in WGS-84), labelled with it."""
+def point_of(d: Dispute, system: str = coordinates.WGS84) -> dict | None:
+    """Where the case happened, in `system` (stored in WGS-84), labelled with it; None for a
+    case not located (an address and a village only)."""
+    if d.location is None:
+        return None
     point = to_shape(d.location)
     lon, lat = coordinates.from_wgs84(point.x, point.y, system)
     return {"lon": float(lon), "lat": float(lat), "crs": system}
@@ -183,6 +186,8 @@ def summary(d: Dispute, now: datetime, system: str = coordinates.WGS84) -> dict:
         "version": d.version,
         "description": d.description[:120],
         "location": point_of(d, system),
+        "located": d.located,
+        "address": d.address,
     }
 
 
@@ -263,7 +268,7 @@ def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinat
             "people_involved": d.people_involved,
             "amount": d.amount,
             "location": {
-                **out["location"],
+                **(out["location"] or {}),  # not located: the match says so, no lon/lat
                 "match": d.locate_match,
                 "distance_m": d.locate_distance_m,
                 "outside_own_cells": outside,

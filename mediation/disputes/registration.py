@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import fastsql
-from core.errors import DomainError
+from core.errors import DomainError, Forbidden
 from geo.cells import nearest_cell_of
-from geo.locate import locate
+from geo.pick import NOT_LOCATED, place_of
 from mediation import idempotency
 from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk
@@ -81,6 +81,18 @@ def _build_party(i: int, p: dict, vault: Vault) -> Party:
     return party
 
 
+class Channel(NamedTuple):
+    """How a case came in when not from a user's own phone or window: a partner system's order
+    (its reference, its deadline) lands at a level the channel decides (the township centre)."""
+
+    channel: str
+    level: str
+    partner_id: int | None = None
+    reference: str | None = None
+    due_on: object | None = None  # date
+    scope: str | None = None  # the partner's county or township: its orders must lie inside
+
+
 class Registered(NamedTuple):
     """What registration did: the case, whether it was created now (False: a retry answered with
     the case already registered) and, when created, the child rows it wrote (for the case file)."""
@@ -100,9 +112,12 @@ def register_dispute(
     settings: Settings,
     vault: Vault,
     store: FileStore,
+    channel: Channel | None = None,
+    record: idempotency.Record | None = None,
 ) -> Registered:
     """Register a case where it happened; the same client id + same content returns the existing
-    case (created False), the same id with different content is a Conflict."""
+    case (created False), the same id with different content is a Conflict. A `channel` (a
+    partner's order) says where the case lands and carries the partner's reference."""
     digest = content_hash(data, photos)
     client_id = data.get("client_id")
     for field, label in (("occurred_at", "纠纷发生时间"), ("device_recorded_at", "手机记录时间")):
@@ -113,17 +128,20 @@ def register_dispute(
         db_session, "SELECT 1 FROM dispute WHERE id = %(id)s", {"id": client_id}
     ):
         existing = db_session.get(Dispute, client_id)
-        return Registered(_same_or_conflict(existing, digest, actor), False)
-    loc = data["location"]
-    where = locate(
+        return Registered(_same_or_conflict(existing, digest, actor, record), False)
+    where = place_of(
         db_session,
-        lon=loc["lon"],
-        lat=loc["lat"],
-        system=loc["crs"],
+        location=data.get("location"),
+        village_code=data.get("village_code"),
         tolerance_m=settings.locate_tolerance_m,
-        field_prefix="location.",
     )
-    level = _registration_level(actor, where)
+    if channel and channel.scope and not where.village_code.startswith(channel.scope):
+        raise Forbidden(
+            "该地点不在合作方的服务范围内",
+            code="outside_partner_scope",
+            field="village_code" if where.lon is None else "location",
+        )
+    level = channel.level if channel else _registration_level(actor, where)
     outside = _outside_own_cells(db_session, actor, where)
     assessed = risk.assess(
         likelihood=(data.get("risk") or {}).get("likelihood", 1),
@@ -154,7 +172,15 @@ def register_dispute(
                 village_code=where.village_code,
                 township_code=where.township_code or where.village_code[:9],
                 county_code=where.county_code or where.village_code[:6],
-                location=from_shape(Point(where.lon, where.lat), srid=4326),
+                location=from_shape(Point(where.lon, where.lat), srid=4326)
+                if where.lon is not None
+                else None,
+                located=where.match != NOT_LOCATED,
+                address=(data.get("address") or "").strip() or None,
+                channel=channel.channel if channel else data.get("channel", "app"),
+                partner_id=channel.partner_id if channel else None,
+                partner_reference=channel.reference if channel else None,
+                external_due_on=channel.due_on if channel else None,
                 locate_match=where.match,
                 locate_distance_m=where.distance_m or None,
                 occurred_at=_utc(data["occurred_at"]),
@@ -201,7 +227,8 @@ def register_dispute(
             due = case_reminders.for_new_case(
                 db_session, dispute=dispute, now=now, red_alert_levels=settings.red_alert_levels
             )
-            links = related_links(db_session, dispute, (where.lon, where.lat), settings, now)
+            point = (where.lon, where.lat) if where.lon is not None else None
+            links = related_links(db_session, dispute, point, settings, now)
             event = new_event(
                 dispute,
                 actor,
@@ -250,7 +277,7 @@ def register_dispute(
         existing = db_session.scalar(select(Dispute).where(Dispute.id == client_id))
         if existing is None:
             raise
-        return Registered(_same_or_conflict(existing, digest, actor), False)
+        return Registered(_same_or_conflict(existing, digest, actor, record), False)
     except BaseException:
         for sha in written:
             store.discard(sha)
@@ -294,14 +321,16 @@ CASE = idempotency.Record(
 )
 
 
-def _same_or_conflict(existing: Dispute, digest: str, actor: Actor) -> Dispute:
+def _same_or_conflict(
+    existing: Dispute, digest: str, actor: Actor, record: idempotency.Record | None = None
+) -> Dispute:
     return idempotency.same_or_conflict(
         existing,
         owner_id=existing.registered_by,
         stored_digest=existing.content_hash,
         digest=digest,
         actor=actor,
-        record=CASE,
+        record=record or CASE,
         details={"case_number": existing.case_number},
     )
 
@@ -310,6 +339,8 @@ def _outside_own_cells(db_session: Session, actor: Actor, where) -> dict | None:
     """A grid worker registering outside their own cells (a wrong coordinate system, a point
     far off, or a case seen elsewhere): how far the place is from their nearest own cell, so the
     phone can ask. Flagged, never refused."""
+    if where.lon is None:
+        return None
     if not actor.has(GRID_WORKER) or not actor.cells or where.cell_code in actor.cells:
         return None
     nearest = nearest_cell_of(db_session, codes=actor.cells, lon=where.lon, lat=where.lat)

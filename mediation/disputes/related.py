@@ -13,42 +13,49 @@ from mediation.disputes.enums import RESOLVED
 from mediation.disputes.models import Dispute, DisputeLink
 from mediation.disputes.settings import Settings
 
-SQL_RELATED = """
+SQL_SAME_PARTIES = """
     SELECT 'party' AS via, d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
     FROM dispute d
     WHERE d.id <> %(id)s AND d.id IN (
         SELECT p.dispute_id FROM party p
-        WHERE p.id_number_hash = ANY(%(id_hashes)s) OR p.name_phone_hash = ANY(%(np_hashes)s))
+        WHERE p.id_number_hash = ANY(%(id_hashes)s) OR p.name_phone_hash = ANY(%(np_hashes)s))"""
+SQL_RELATED = (
+    SQL_SAME_PARTIES
+    + """
     UNION ALL
     SELECT 'near', d.id, d.status, d.resolved_at, d.closed_at, d.category, d.registered_at
     FROM dispute d
     WHERE d.id <> %(id)s
-      AND """ + within_metres_sql("d.location")
+      AND """
+    + within_metres_sql("d.location")
+)
 
 
 def related_links(
     db_session: Session,
     dispute: Dispute,
-    point: tuple[float, float],
+    point: tuple[float, float] | None,
     settings: Settings,
     now: datetime,
 ) -> list[DisputeLink]:
     """Flag (never block) likely duplicates and recurrences: the links to add with the case,
-    found in one prepared statement (same parties; same place)."""
+    found in one prepared statement (same parties; same place, when the case has a point)."""
     found: dict = {}
-    rows = fastsql.fetch(
-        db_session,
-        SQL_RELATED,
-        {
-            "id": dispute.id,
-            "id_hashes": [p.id_number_hash for p in dispute.parties if p.id_number_hash],
-            "np_hashes": [p.name_phone_hash for p in dispute.parties if p.name_phone_hash],
+    params = {
+        "id": dispute.id,
+        "id_hashes": [p.id_number_hash for p in dispute.parties if p.id_number_hash],
+        "np_hashes": [p.name_phone_hash for p in dispute.parties if p.name_phone_hash],
+    }
+    if point is None:  # not located (an address only): the same parties are all we can match
+        rows = fastsql.fetch(db_session, SQL_SAME_PARTIES, params)
+    else:
+        params |= {
             "x": point[0],
             "y": point[1],
             "deg": metres_as_degrees(settings.duplicate_radius_m, point[1]),
             "m": settings.duplicate_radius_m,
-        },
-    )
+        }
+        rows = fastsql.fetch(db_session, SQL_RELATED, params)
     # Same parties first: a case found both ways is flagged for its parties.
     for r in sorted(rows, key=lambda r: r.via != "party"):
         if r.via == "party":

@@ -25,6 +25,21 @@ LEVEL_ROLE = {"village": "mediator", "township": "center_staff", "county": "coun
 RED_ALERT_ROLES = {"township": "center_staff", "county": "county_admin"}
 DEFAULT_RED_ALERT_LEVELS = ("township",)
 NEXT_LEVEL = {"grid": "township", "village": "township", "township": "county", "county": None}
+# The kinds a case plans for itself (`wanted`); other domains' reminders on a case (dispatch,
+# 挂牌督办 …) are theirs to keep and cancel.
+CASE_KINDS = frozenset(
+    {
+        "acceptance",
+        "mediation",
+        "escalation_acceptance",
+        "follow_up_visit",
+        "second_visit",
+        "red_case",
+        "red_case_leader",
+        "judicial_confirmation",
+        "referral_result",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,8 @@ def wanted(
         elif kind == "escalation_acceptance":
             who = level_recipient(facts.escalation_target, facts)
         else:
-            level = facts.handling_level if facts.handling_level != "referred" else "village"
+            # A referred case is followed by the township centre until its result comes back.
+            level = facts.handling_level if facts.handling_level != "referred" else "township"
             who = level_recipient(level, facts)
         out.append(
             Want(
@@ -148,6 +164,7 @@ DEFAULT_LEAD = {
     "follow_up_visit": timedelta(days=1),
     "second_visit": timedelta(days=1),
     "judicial_confirmation": timedelta(days=5),
+    "referral_result": timedelta(days=3),
 }
 
 
@@ -243,7 +260,7 @@ def sync_case(
         select(Reminder).where(Reminder.dispute_id == dispute.id, Reminder.state.in_(OPEN_STATES))
     ).all()
     for r in current:
-        if r.kind != "supervision" and r.key not in keys:
+        if r.kind in CASE_KINDS and r.key not in keys:
             reminders.cancel(r, now, reason)
     open_ids = {r.id for r in current if r.state != CANCELLED}
     for r in current:  # supervision lives as long as the overdue item it supervises

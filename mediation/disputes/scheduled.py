@@ -28,7 +28,8 @@ def supervise_cases(db_session: Session, rows: list[Reminder], now: datetime) ->
         dispute = cases.get(r.dispute_id)
         if dispute is None:
             continue
-        level = dispute.handling_level if dispute.handling_level in NEXT_LEVEL else "village"
+        # a referred case is the township centre's to follow: its overdue result goes to the county
+        level = dispute.handling_level if dispute.handling_level in NEXT_LEVEL else "township"
         who = supervisor_for(
             level, {"township": dispute.township_code, "county": dispute.county_code}
         )

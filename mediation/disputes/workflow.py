@@ -37,6 +37,7 @@ from mediation.users.enums import (
     GRID_WORKER,
     LEADER,
     MEDIATOR,
+    PARTNER_SYSTEM,
     VILLAGE_ADMIN,
 )
 
@@ -130,7 +131,18 @@ TRANSITIONS: dict[str, Transition] = {
             frozenset(),
             ("reason", "routes"),
         ),
-        Transition("refer", "移送", ANY_OPEN, REFERRED, frozenset(), ("target", "reason")),
+        Transition(
+            "refer", "移送", ANY_OPEN - {REFERRED}, REFERRED, frozenset(), ("target", "reason")
+        ),
+        Transition(
+            "record_referral_result",
+            "登记移送结果",
+            frozenset({REFERRED}),
+            "by_result",
+            frozenset({CENTER_STAFF, COUNTY_ADMIN, PARTNER_SYSTEM}),
+            ("outcome",),
+            at_level="any",
+        ),
         Transition("withdraw", "撤回", ANY_OPEN, WITHDRAWN, frozenset(), ("reason",)),
         Transition(
             "extend",
@@ -170,7 +182,7 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             "archive",
             "归档",
-            frozenset({RESOLVED, REJECTED, TERMINATED, WITHDRAWN, REFERRED}),
+            frozenset({RESOLVED, REJECTED, TERMINATED, WITHDRAWN}),
             ARCHIVED,
             frozenset({VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN}),
             (),
@@ -259,6 +271,7 @@ def decide(action: str, case: CaseState, actor: ActorStanding, payload: dict | N
         "escalate",
         "accept_escalation",
         "refer",
+        "record_referral_result",
         "withdraw",
         "record_session",
     ):

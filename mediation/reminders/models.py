@@ -93,8 +93,15 @@ class OutboxMessage(db.Model):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    reminder_id: Mapped[int] = mapped_column(
+    reminder_id: Mapped[int | None] = mapped_column(
         ForeignKey("reminder.id", ondelete="CASCADE"), unique=True
+    )
+    # A message of no reminder (a case's result going back to a partner system): where it goes
+    # (None = the reminder webhook), a key that makes it once per event, and its case.
+    destination: Mapped[str | None] = mapped_column(String(40))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    dispute_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("dispute.id", ondelete="CASCADE")
     )
     payload: Mapped[dict] = mapped_column(JSONB)
     state: Mapped[str] = mapped_column(String(16), default=PENDING)  # pending/sent/skipped/dead
@@ -106,4 +113,5 @@ class OutboxMessage(db.Model):
 
     __table_args__ = (
         Index("ix_outbox_pending", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+        Index("ix_outbox_dispute", "dispute_id", postgresql_where=text("dispute_id IS NOT NULL")),
     )

@@ -263,6 +263,32 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * 2 ** min(attempts, 20), BACKOFF_MAX)
 
 
+def enqueue(
+    db_session: Session,
+    *,
+    destination: str,
+    dedupe_key: str,
+    payload: dict,
+    now: datetime,
+    dispute_id=None,
+) -> None:
+    """A message of no reminder (a case's result for a partner system), once per `dedupe_key`."""
+    db_session.execute(
+        insert(OutboxMessage)
+        .values(
+            destination=destination,
+            dedupe_key=dedupe_key,
+            dispute_id=dispute_id,
+            payload=payload,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+
+
 def deliver(
     db_session: Session,
     *,
@@ -270,25 +296,32 @@ def deliver(
     send: Sender,
     give_up_after: timedelta = GIVE_UP_AFTER,
     limit: int = 100_000,
+    destination: str | None = None,
 ) -> tuple[int, int]:
     """Deliver pending outbox messages one by one (claim, send, mark, commit); failures back off
     exponentially. Returns (sent, failed).
 
     A receiver that is down for days loses nothing: a message is retried (at most hourly) until it
     is delivered, until its reminder no longer needs a push (cancelled, or already read in the
-    in-app inbox: `skipped`), or for `give_up_after` (two weeks: `dead`, with its last error)."""
+    in-app inbox: `skipped`), or for `give_up_after` (two weeks: `dead`, with its last error).
+    `destination` picks the messages of one receiver (None: the reminder webhook's)."""
     sent = failed = 0
+    to = (
+        OutboxMessage.destination.is_(None)
+        if destination is None
+        else OutboxMessage.destination == destination
+    )
     while sent + failed < limit:
         msg = db_session.scalar(
             select(OutboxMessage)
-            .where(OutboxMessage.state == PENDING, OutboxMessage.next_attempt_at <= now)
+            .where(OutboxMessage.state == PENDING, OutboxMessage.next_attempt_at <= now, to)
             .order_by(OutboxMessage.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
         if msg is None:
             break
-        if msg.attempts:  # a backlog: the reminder may have moved on while we waited
+        if msg.attempts and msg.reminder_id:  # a backlog: the reminder may have moved on
             state = db_session.scalar(select(Reminder.state).where(Reminder.id == msg.reminder_id))
             if state in (CANCELLED, ACKNOWLEDGED):
                 msg.state, msg.last_error = "skipped", f"reminder {state} before delivery"

@@ -18,6 +18,9 @@ ROLE_LABELS = {
     ADMIN: "系统管理员",
 }
 ROLES = tuple(ROLE_LABELS)
+# A partner system (12345, 信访, 110, a court) acting through its signed endpoint: never a login
+# role, never in ROLES; scoped to the partner's county or township (mediation/channels).
+PARTNER_SYSTEM = "partner_system"
 
 # The area level a role's scope may be set at (grid workers are scoped by their cells).
 SCOPE_LEVELS = {

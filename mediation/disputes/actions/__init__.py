@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mediation.disputes.actions import assessment, intake, levels, outcome
+from mediation.disputes.actions import assessment, intake, levels, outcome, referral
 from mediation.disputes.actions.step import Outcome, Step
 
 HANDLERS: dict[str, Callable[[Step], Outcome]] = {
@@ -21,7 +21,8 @@ HANDLERS: dict[str, Callable[[Step], Outcome]] = {
     "return_down": levels.return_down,
     "agree": outcome.agree,
     "terminate": outcome.terminate,
-    "refer": levels.refer,
+    "refer": referral.refer,
+    "record_referral_result": referral.record_referral_result,
     "withdraw": intake.withdraw,
     "extend": intake.extend,
     "record_visit": outcome.record_visit,

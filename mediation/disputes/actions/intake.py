@@ -16,6 +16,9 @@ def accept(step: Step) -> Outcome:
     d, now = step.dispute, step.now
     d.accepted_at = now
     d.mediation_due_on = deadlines.mediation_due(now, step.settings.limits)
+    if d.external_due_on and d.external_due_on < d.mediation_due_on:
+        # A partner's deadline (a 12345 order, a court's 诉前委派 limit) binds when it is shorter.
+        d.mediation_due_on = d.external_due_on
     return Outcome(
         {
             "accepted_at": [None, now.isoformat()],

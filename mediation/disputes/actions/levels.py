@@ -7,7 +7,6 @@ from sqlalchemy import select
 from core.errors import ValidationFailed
 from mediation.disputes import workflow
 from mediation.disputes.actions.step import Outcome, Step, pending_escalation
-from mediation.disputes.enums import REFERRED_OUT
 from mediation.disputes.models import Escalation
 from mediation.users.enums import LEADER
 from mediation.users.models import User
@@ -75,22 +74,6 @@ def return_down(step: Step) -> Outcome:
     )
     changes = {"handling_level": [d.handling_level, p["to_level"]]}
     d.handling_level = p["to_level"]
-    return Outcome(changes, p["reason"])
-
-
-def refer(step: Step) -> Outcome:
-    d, p = step.dispute, step.payload
-    d.exit_detail = {
-        "target": p["target"],
-        "organisation": p.get("organisation"),
-        "reason": p["reason"],
-    }
-    changes = {
-        "handling_level": [d.handling_level, REFERRED_OUT],
-        "referred_to": [None, p["target"]],
-    }
-    d.resolved_level = None
-    d.handling_level = REFERRED_OUT
     return Outcome(changes, p["reason"])
 
 

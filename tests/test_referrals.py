@@ -92,12 +92,12 @@ def _month(db_session, world):
 
 
 def test_fengqiao_rates_count_a_referred_case_where_it_was_finally_resolved(db_session, world):
-    from mediation.reports import metrics
+    from mediation.reports import aggregates, metrics
 
     cases = _month(db_session, world)
     levels = {k: db_session.get(type(d), d.id).resolved_level for k, d in cases.items()}
     assert levels == {"A": "grid", "B": "referred", "C": None, "D": "township", "E": None}
-    row = metrics.area_rows(
+    row = aggregates.area_rows(
         db_session, parent=TOWNSHIP, level="village", period=metrics.month_period("2026-10")
     )[world["village"]]
     # Hand counts for October: resolved A, B, D; at the village or below A;

@@ -64,7 +64,7 @@ class Dispute(db.Model):
     source: Mapped[str] = mapped_column(String(32))
     # How the case came in (app, window, or a partner system) and the partner's own reference
     channel: Mapped[str] = mapped_column(String(16), default="app", server_default="app")
-    partner_id: Mapped[int | None]  # partner.id (the foreign key is in migration 0015)
+    partner_id: Mapped[int | None]  # partner.id (the foreign key is in migration 0013)
     partner_reference: Mapped[str | None] = mapped_column(String(64))
     external_due_on: Mapped[date | None] = mapped_column(Date)  # the deadline a partner imposes
     category: Mapped[str] = mapped_column(String(8))

@@ -34,7 +34,7 @@ class Referral(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispute.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(16))
-    body_id: Mapped[int | None]  # mediation_body.id (foreign key in migration 0015)
+    body_id: Mapped[int | None]  # mediation_body.id (foreign key in migration 0013)
     organisation: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     from_level: Mapped[str] = mapped_column(String(16))

@@ -60,6 +60,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
     from api import (
         auth,
+        categories,
         console,
         disputes,
         errors,
@@ -111,7 +112,19 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added
     security.register(app)
-    for module in (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console):
+    for module in (
+        health,
+        sessions,
+        users,
+        geo,
+        disputes,
+        categories,
+        papers,
+        inbox,
+        screening,
+        sync,
+        console,
+    ):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

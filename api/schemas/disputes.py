@@ -226,14 +226,18 @@ class ActionIn(Schema):
     severity = fields.Integer(validate=validate.Range(min=1, max=5))
     flags = fields.List(
         one_of(FORCED_RED_FLAGS),
-        metadata={"description": "本次新认定的强制红色情形；此前记录的情形保留，除非列入 clear_flags"},
+        metadata={
+            "description": "本次新认定的强制红色情形；此前记录的情形保留，除非列入 clear_flags"
+        },
     )
     clear_flags = fields.List(
         one_of(FORCED_RED_FLAGS),
         metadata={"description": "解除此前记录的强制红色情形（须同时写明 reason）"},
     )
     group_dispute = fields.Boolean(
-        metadata={"description": "set_group_flag：true 认定为群体性纠纷，false 撤销（须写明 reason）"}
+        metadata={
+            "description": "set_group_flag：true 认定为群体性纠纷，false 撤销（须写明 reason）"
+        }
     )
     leader_id = fields.Integer(validate=validate.Range(min=1, max=INT32_MAX))
 

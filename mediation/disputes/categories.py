@@ -53,7 +53,9 @@ def category_labels(db_session: Session) -> dict[str, str]:
 def add_category(db_session: Session, *, code: str, label: str, now: datetime) -> DisputeCategory:
     """A deployment's own category; its code must be new (never one used before, even retired)."""
     if not CODE.match(code or ""):
-        raise ValidationFailed("类别代码应为 2 到 8 位数字", code="invalid_category_code", field="code")
+        raise ValidationFailed(
+            "类别代码应为 2 到 8 位数字", code="invalid_category_code", field="code"
+        )
     if db_session.get(DisputeCategory, code) is not None:
         raise Conflict(
             "该类别代码已使用过（含已停用的类别），代码不能重复使用",
@@ -92,5 +94,7 @@ def update_category(
 def _label(label: str) -> str:
     text = (label or "").strip()
     if not text or len(text) > 50:
-        raise ValidationFailed("类别名称不能为空，最多 50 个字", code="invalid_category_label", field="label")
+        raise ValidationFailed(
+            "类别名称不能为空，最多 50 个字", code="invalid_category_label", field="label"
+        )
     return text

@@ -82,7 +82,9 @@ def people_per_side(parties: Iterable) -> dict[str, int]:
     return out
 
 
-def is_group(*, parties: Iterable, people_involved: int, min_one_side: int, min_people: int) -> bool:
+def is_group(
+    *, parties: Iterable, people_involved: int, min_one_side: int, min_people: int
+) -> bool:
     """A group dispute: at least `min_one_side` people on one side share a claim, or the people
     affected reach `min_people` (defaults 5 and 30, GROUP_MIN_ONE_SIDE / GROUP_MIN_PEOPLE)."""
     sides = people_per_side(parties)

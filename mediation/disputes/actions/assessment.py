@@ -29,7 +29,9 @@ def assess_risk(step: Step) -> Outcome:
             code="flag_not_recorded",
             field="clear_flags",
         )
-    flags = [f for f in FORCED_RED_FLAGS if (f in kept and f not in clear) or f in p.get("flags", [])]
+    flags = [
+        f for f in FORCED_RED_FLAGS if (f in kept and f not in clear) or f in p.get("flags", [])
+    ]
     result = risk.assess(
         likelihood=p["likelihood"], severity=p["severity"], flags=flags, group=_group(step)
     )

@@ -329,8 +329,15 @@ def test_categories_are_data_and_codes_are_never_reused(db_session, world, api):
     assert r.status_code == 403
     created = gw.register(dispute_payload(db_session, world["cells"][0], category="21"))
     assert created.status_code == 201, created.get_json()
-    r = admin.client.patch("/api/v1/categories/21", json={"retired": True}, headers=admin.h())
+    assert created.get_json()["category_label"] == "土地流转"
+    case_id = created.get_json()["id"]
+    r = admin.client.patch(
+        "/api/v1/categories/21",
+        json={"label": "土地经营权流转", "retired": True},
+        headers=admin.h(),
+    )
     assert r.status_code == 200 and r.get_json()["retired"] is True
+    assert gw.get(case_id).get_json()["category_label"] == "土地经营权流转"  # old cases keep it
     refused = gw.register(dispute_payload(db_session, world["cells"][0], category="21"))
     assert refused.status_code == 422 and refused.get_json()["code"] == "unknown_category"
     assert "category" in refused.get_json()["fields"]

@@ -19,17 +19,19 @@ from mediation.disputes.models import DisputeCategory
 CODE = re.compile(r"^\d{2,8}$")
 
 
-def check_category(db_session: Session, code: str) -> None:
-    """A new case's category must be one in use (read on every registration: prepared)."""
+def check_category(db_session: Session, code: str) -> str:
+    """A new case's category must be one in use (read on every registration: prepared); its
+    label."""
     row = fastsql.fetch_one(
         db_session,
-        "SELECT retired_at FROM dispute_category WHERE code = %(c)s",
+        "SELECT label, retired_at FROM dispute_category WHERE code = %(c)s",
         {"c": code},
     )
     if row is None or row.retired_at is not None:
         raise ValidationFailed(
             "纠纷类别不存在或已停用，请重新选择", code="unknown_category", field="category"
         )
+    return row.label
 
 
 def list_categories(db_session: Session, *, include_retired: bool = True) -> list[DisputeCategory]:

@@ -129,7 +129,7 @@ def register_dispute(
     )
     handling = _registration_level(actor, where)
     outside = _outside_own_cells(db_session, actor, where)
-    check_category(db_session, data["category"])
+    category_label = check_category(db_session, data["category"])
     group = risk.is_group(
         parties=data["parties"],
         people_involved=data.get("people_involved") or 0,
@@ -290,6 +290,7 @@ def register_dispute(
         "attachments": files,
         "links": links,
         "timeline": [timeline_row(event, actor.display_name)],
+        "category_label": category_label,
     }
     return Registered(dispute, True, children)
 

@@ -314,9 +314,16 @@ def test_same_place_recurrence_requires_the_same_category(db_session, world):
     assert not any(d == other.id for d, _ in links)
 
 
-def test_ethnic_religious_key_area_includes_cults_under_a_stable_key(client, world):
-    assert KEY_AREA_LABELS["民族宗教"] == "民族宗教及邪教"
+def test_ethnic_religious_key_area_includes_cults_under_a_stable_key(db_session, world, api):
     assert list(KEY_AREA_LABELS)[9] == "民族宗教"  # the key itself never changes
+    payload = dispute_payload(db_session, world["cells"][0], key_areas=["民族宗教"])
+    assert api["grid_worker"].register(payload).status_code == 201
+    center = api["center_staff"]
+    dash = center.client.get(
+        "/api/v1/console/dashboard?area=330681109", headers=center.h()
+    ).get_json()
+    [row] = [r for r in dash["counts"]["by_key_area"] if r["key"] == "民族宗教"]
+    assert row["label"] == "民族宗教及邪教" and row["count"] >= 1
 
 
 def test_categories_are_data_and_codes_are_never_reused(db_session, world, api):

@@ -60,6 +60,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: config, extensions, error handlers, blueprints, CLI."""
     from api import (
         auth,
+        categories,
         channels,
         console,
         disputes,
@@ -113,7 +114,19 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added
     security.register(app)
-    modules = (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console)
+    modules = (
+        health,
+        sessions,
+        users,
+        geo,
+        disputes,
+        categories,
+        papers,
+        inbox,
+        screening,
+        sync,
+        console,
+    )
     for module in (*modules, partners, channels):
         for bp in module.blueprints:
             api.register_blueprint(bp)

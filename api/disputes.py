@@ -61,7 +61,7 @@ def settings() -> case_settings.Settings:
     return case_settings.Settings(
         limits=limits_from_config(cfg, load_calendar(db.session)),
         locate_tolerance_m=cfg["LOCATE_TOLERANCE_M"],
-        group_min_parties=cfg["GROUP_MIN_PARTIES"],
+        group_min_one_side=cfg["GROUP_MIN_ONE_SIDE"],
         group_min_people=cfg["GROUP_MIN_PEOPLE"],
         max_photo_bytes=cfg["MAX_PHOTO_BYTES"],
         clock_skew=timedelta(seconds=cfg["CLOCK_SKEW_SECONDS"]),
@@ -289,6 +289,17 @@ def _action_description() -> str:
         for lv in LEVELS
     ]
     rows += ["", "缺少必填字段 → 422 `missing_field`（`fields` 列出缺的字段）。"]
+    rows += [
+        "",
+        "风险研判 `assess_risk`：此前记录的强制红色情形保留，除非列入 `clear_flags`（须写 `reason`，"
+        "否则 422 `reason_required`；未记录的情形 422 `flag_not_recorded`）。降低风险等级须写 "
+        "`reason`；红色、橙色案件只能由综治中心工作人员、包案领导或县级综治中心降级（否则 403 "
+        "`risk_lowering_not_allowed`）。群体性纠纷由 `set_group_flag` 认定或撤销（`group_dispute` "
+        "true/false 与 `reason`），此后重新研判不再自动改变该认定。",
+        "",
+        "红色风险案件未指定包案领导时（409 `leader_required`），仍可受理、开始调解、记录调解过程、"
+        "研判、上报、移送、撤回；达成协议、终止、不予受理、交办、延期须先指定包案领导。",
+    ]
     return "\n".join(rows)
 
 

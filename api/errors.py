@@ -180,6 +180,8 @@ STATUS_BY_CODE = {
     "invalid_level": 422,
     "invalid_geojson": 422,
     "csrf_failed": 400,
+    "risk_lowering_not_allowed": 403,
+    "reason_required": 422,
 }
 STATUS_BY_CLASS = {
     ValidationFailed: 422,

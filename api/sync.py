@@ -108,7 +108,7 @@ def sync_config() -> dict:
     return {
         "deadlines": dict(cfg["DEADLINES"]),
         "working_day_rules": list(cfg["WORKING_DAY_RULES"]),
-        "group_min_parties": cfg["GROUP_MIN_PARTIES"],
+        "group_min_one_side": cfg["GROUP_MIN_ONE_SIDE"],
         "group_min_people": cfg["GROUP_MIN_PEOPLE"],
         "max_photo_bytes": cfg["MAX_PHOTO_BYTES"],
         "max_operations_per_batch": 100,

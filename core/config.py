@@ -101,11 +101,15 @@ class Config:
             "second_visit_days": _int("DEADLINE_SECOND_VISIT_DAYS", 30),
             "judicial_window_days": _int("DEADLINE_JUDICIAL_DAYS", 30),
             "escalation_accept_days": _int("DEADLINE_ESCALATION_DAYS", 2),
+            # a case registered without an assessment (未研判) is assessed within this many days
+            "risk_assess_days": _int("DEADLINE_RISK_ASSESS_DAYS", 1),
         }
         # Rules counted in working days (others in calendar days): accept, escalation_accept,
-        # mediation, first_visit, second_visit, judicial
+        # risk_assess, mediation, first_visit, second_visit, judicial
         self.WORKING_DAY_RULES = [
-            r for r in env("WORKING_DAY_RULES", "accept,escalation_accept").split(",") if r
+            r
+            for r in env("WORKING_DAY_RULES", "accept,escalation_accept,risk_assess").split(",")
+            if r
         ]
         # Times users supply (visits, sessions, rights notices, occurrence, screening rounds,
         # device times of offline operations) may be this far ahead of the server's clock (a
@@ -128,7 +132,9 @@ class Config:
         # (02:00 Asia/Shanghai) for the month before.
         self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)
         self.REPORT_DRAFT_DAY = _int("REPORT_DRAFT_DAY", 1)
-        self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
+        # A group dispute (群体性纠纷, forced RED): at least this many people on one side sharing a
+        # claim (agents and third parties never count), or this many people affected.
+        self.GROUP_MIN_ONE_SIDE = _int("GROUP_MIN_ONE_SIDE", 5)
         self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)
         self.MAX_PHOTO_BYTES = _int("MAX_PHOTO_BYTES", 5 * 1024 * 1024)
         self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)

@@ -17,8 +17,8 @@ from geo.enums import (
     CELL_DEDICATED,
     CELL_GENERATED,
     CELL_IMPORTED,
-    GUIDE_MAX_HOUSEHOLDS,
     GUIDE_MAX_POPULATION,
+    households_guideline,
 )
 from geo.geojson import ParsedFeature
 from geo.models import Area, GridCell
@@ -188,7 +188,7 @@ def import_cells(db_session: Session, *, features: list[ParsedFeature], today: d
     fields: dict[str, list[str]] = {}
     village_codes = {f.code[:12] for f in features}
     villages = {
-        a.code
+        a.code: a.name
         for a in db_session.scalars(
             select(Area).where(Area.code.in_(village_codes), Area.valid_to.is_(None))
         )
@@ -218,11 +218,10 @@ def import_cells(db_session: Session, *, features: list[ParsedFeature], today: d
     for f in features:
         households = _int_or_none(f.properties.get("households"))
         population = _int_or_none(f.properties.get("population"))
-        if households and households > GUIDE_MAX_HOUSEHOLDS:
-            result.warnings.append(
-                f"网格 {f.code} 有 {households} 户，超过指导标准 {GUIDE_MAX_HOUSEHOLDS} 户"
-            )
-        if population and population > GUIDE_MAX_POPULATION:
+        guide = households_guideline(f.code, villages.get(f.code[:12]))
+        if households and guide and households > guide:
+            result.warnings.append(f"网格 {f.code} 有 {households} 户，超过指导标准 {guide} 户")
+        if population and guide and population > GUIDE_MAX_POPULATION:
             result.warnings.append(
                 f"网格 {f.code} 有 {population} 人，超过指导标准 {GUIDE_MAX_POPULATION} 人"
             )

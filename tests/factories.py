@@ -153,7 +153,8 @@ def resident_id(first17: str = "33068119900101123") -> str:
 
 
 def dispute_payload(db_session, cell_code: str, **overrides) -> dict:
-    """A registration as the phone sends it: GCJ-02 location inside a cell, two parties."""
+    """A registration as the phone sends it: GCJ-02 location inside a cell, two parties, the
+    worker's risk assessment (BLUE; `risk=None` registers it unassessed, 未研判)."""
     from datetime import UTC, datetime, timedelta
 
     from geo import crs
@@ -180,6 +181,7 @@ def dispute_payload(db_session, cell_code: str, **overrides) -> dict:
             },
             {"role": "respondent", "kind": "person", "name": "李四", "phone": "+86 139 0013 9000"},
         ],
+        "risk": {"likelihood": 1, "severity": 2},
     }
     payload.update(overrides)
     return payload

@@ -139,6 +139,13 @@ def _action(ctx, role, where):
     )
 
 
+_new_codes = iter(range(5000, 9999))
+
+
+def _new_category(ctx, role, where):
+    return "/api/v1/categories", {"code": str(next(_new_codes)), "label": "测试类别"}
+
+
 def _reveal(ctx, role, where):
     case = ctx["cases"][where]
     return (
@@ -377,6 +384,13 @@ RULES: dict[tuple[str, str], Rule] = {
         VIEWERS, 200, _report("/export?format=xlsx"), outside_ok=COUNTY_ONLY
     ),
     ("inbox.Inbox", "GET"): Rule(ALL, 200, _p("/api/v1/inbox")),
+    ("categories.Categories", "GET"): Rule(ALL, 200, _p("/api/v1/categories")),
+    ("categories.Categories", "POST"): Rule(frozenset({"admin"}), 201, _new_category),
+    ("categories.Category", "PATCH"): Rule(
+        frozenset({"admin"}),
+        200,
+        lambda ctx, role, where: ("/api/v1/categories/99", {"label": "其他"}),
+    ),
     ("inbox.UnreadCount", "GET"): Rule(ALL, 200, _p("/api/v1/inbox/unread-count")),
     ("inbox.Acknowledge", "POST"): Rule(ALL, 200, _ack, outside_ok=frozenset()),
     ("disputes.Disputes", "GET"): Rule(CASE_ROLES, 200, _p("/api/v1/disputes")),

@@ -260,7 +260,9 @@ def test_stale_version_conflicts_and_missing_version_is_required(gw, med, ctx, d
     assert r.status_code == 428
 
 
-def test_red_case_needs_a_leader(gw, med, center, ctx, db_session):
+def test_red_case_is_accepted_and_started_while_its_leader_is_named(
+    gw, med, center, ctx, db_session
+):
     payload = dispute_payload(
         db_session,
         ctx["cells"][0],
@@ -268,16 +270,25 @@ def test_red_case_needs_a_leader(gw, med, center, ctx, db_session):
     )
     d = gw.register(payload).get_json()
     assert d["risk_level"] == "red"
-    r = med.act(d["id"], "accept")
+    assert med.act(d["id"], "accept").status_code == 200
+    assert med.act(d["id"], "start_mediation", rights_notice="告知").status_code == 200
+    r = med.act(d["id"], "agree", form="oral", terms="赔偿 500 元")
     assert r.status_code == 409 and r.get_json()["code"] == "leader_required"
     leader = ctx["users"]["leader"]
     r = center.act(d["id"], "assign_leader", leader_id=leader.id)
     assert r.status_code == 200, r.get_json()
-    assert med.act(d["id"], "accept").status_code == 200
-    history = center.act(d["id"], "assess_risk", likelihood=2, severity=3).get_json()[
-        "risk_history"
-    ]
-    assert [h["level"] for h in history] == ["red", "yellow"]
+    # The violence threat recorded at registration stays until it is cleared with a reason.
+    kept = center.act(d["id"], "assess_risk", likelihood=2, severity=3, reason="复核").get_json()
+    assert kept["risk_level"] == "red"
+    cleared = center.act(
+        d["id"],
+        "assess_risk",
+        likelihood=2,
+        severity=3,
+        clear_flags=["violence_threat"],
+        reason="双方已和解，威胁解除",
+    ).get_json()
+    assert [h["level"] for h in cleared["risk_history"]] == ["red", "red", "yellow"]
 
 
 def test_out_of_area_cases_are_404(client, ctx, db_session, gw):

@@ -370,6 +370,7 @@ class Phones:
             "description": "因宅基地边界发生争执，需调解",
             "people_involved": 3,
             "parties": parties,
+            "risk": {"likelihood": 2, "severity": 2},  # its assessment row is checked below
         }
 
     def _run(self, i: int) -> None:

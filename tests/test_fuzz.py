@@ -56,6 +56,7 @@ TAGS = [
     "users",
     "geo",
     "disputes",
+    "categories",
     "papers",
     "inbox",
     "screening",

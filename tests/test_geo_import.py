@@ -184,6 +184,34 @@ def test_cells_are_versioned_not_deleted_when_reimported(app, db_session, tmp_pa
     path.write_text(json.dumps(doc))
     r = runner.invoke(args=["geo", "import-cells", str(path), "--crs", "wgs84"])
     assert r.exit_code == 0, r.output
-    assert "超过指导标准" in r.output  # warns, does not block
+    assert "超过指导标准" not in r.output  # a 专属网格 has no household guideline
     cell = db_session.scalar(select(GridCell).where(GridCell.code == code + "950"))
     assert cell.cell_type == "dedicated" and cell.households == 650
+
+
+def test_household_guideline_is_300_in_a_village_500_in_a_community_none_for_dedicated_cells(
+    app, db_session, tmp_path
+):
+    from geo.enums import households_guideline
+
+    assert households_guideline("330681109219001", "先进村") == 300
+    assert households_guideline("330681001032001", "八一社区") == 500
+    assert households_guideline("330681001054001", "碑亭居") == 500
+    assert households_guideline("330681001282001", "城南新村") == 300  # a 村, however named
+    assert households_guideline("330681001220001", "某某社区") == 500  # village turned community
+    assert households_guideline("330681001050001", None) == 500  # no name: by the code (0xx)
+    assert households_guideline("330681109219950", "先进村") is None  # 专属网格
+    # Imported: 350 households in a village's comprehensive cell is over its 300 guideline.
+    code, name = db_session.execute(
+        text(
+            "SELECT code, name FROM area WHERE code LIKE '330681109%' AND level='village' "
+            "AND name LIKE '%村' ORDER BY code LIMIT 1"
+        )
+    ).one()
+    doc = fc(feature(code + "899", "测试综合网格", coords=None))
+    doc["features"][0]["properties"]["households"] = 350
+    path = tmp_path / "cells.json"
+    path.write_text(json.dumps(doc))
+    r = app.test_cli_runner().invoke(args=["geo", "import-cells", str(path), "--crs", "wgs84"])
+    assert r.exit_code == 0, r.output
+    assert f"网格 {code}899 有 350 户，超过指导标准 300 户" in r.output

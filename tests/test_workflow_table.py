@@ -47,6 +47,7 @@ PAYLOAD = {  # everything any action may require
     "severity": 1,
     "leader_id": 1,
     "outcome": "resolved",
+    "group_dispute": False,
 }
 
 # The rules, restated: statuses an action may start from …
@@ -91,6 +92,15 @@ FROM = {
         "reopened",
         "referred",
     },
+    "set_group_flag": {
+        "registered",
+        "accepted",
+        "mediating",
+        "agreed",
+        "follow_up",
+        "reopened",
+        "referred",
+    },
     "archive": {"resolved", "rejected", "terminated", "withdrawn"},
     # a referral is a loop: the case stays open until the receiving body's result is recorded
     "record_referral_result": {"referred"},
@@ -123,6 +133,7 @@ WHO.update(
             "county_admin",
         },
         "assign_leader": {"center_staff", "county_admin"},
+        "set_group_flag": {"center_staff", "county_admin"},  # the township decides (issue 19)
         "archive": {"village_admin", "center_staff", "county_admin"},
         "record_referral_result": {"center_staff", "county_admin"},
     }
@@ -209,13 +220,21 @@ def test_levels_and_escalation_rules():
                 W.check_level_move(action, cur, to)
 
 
-def test_red_without_leader_blocks_work_but_not_supervision():
-    red = W.CaseState(status="registered", handling_level="village", red_without_leader=True)
+def test_red_case_without_leader_is_accepted_and_started_but_not_concluded():
     med = W.ActorStanding(frozenset({("mediator", "village")}))
-    with pytest.raises(DomainError) as exc:
-        W.decide("accept", red, med, PAYLOAD)
-    assert exc.value.code == "leader_required"
+    red = W.CaseState(status="registered", handling_level="village", red_without_leader=True)
+    assert W.decide("accept", red, med, PAYLOAD) == "accepted"
     assert W.decide("escalate", red, med, PAYLOAD) == "registered"
+    accepted = W.CaseState(status="accepted", handling_level="village", red_without_leader=True)
+    assert W.decide("start_mediation", accepted, med, PAYLOAD) == "mediating"
+    mediating = W.CaseState(status="mediating", handling_level="village", red_without_leader=True)
+    for action in ("agree", "terminate", "extend", "return_down"):
+        with pytest.raises(DomainError) as exc:
+            W.decide(action, mediating, med, PAYLOAD)
+        assert exc.value.code == "leader_required", action
+    with pytest.raises(DomainError) as exc:
+        W.decide("reject", red, med, PAYLOAD)
+    assert exc.value.code == "leader_required"
 
 
 def test_missing_required_fields_are_field_errors():

@@ -73,6 +73,13 @@ FIELDS = {
         Field("likelihood", "可能性（1–5）", "select", SCORES),
         Field("severity", "严重程度（1–5）", "select", SCORES),
         Field("flags", "强制红色情形", "multi", FORCED_RED_FLAGS),
+        Field("clear_flags", "解除此前记录的情形（须写理由）", "multi", FORCED_RED_FLAGS),
+        Field(
+            "group_dispute",
+            "群体性纠纷",
+            "select",
+            {"true": "认定为群体性纠纷", "false": "撤销群体性纠纷认定"},
+        ),
         Field("leader_id", "包案领导", "select", {}),
     )
 }
@@ -81,7 +88,7 @@ OPTIONAL = {
     "record_session": ("place", "mediators"),
     "agree": ("performance_deadline", "performed_immediately", "amount"),
     "record_visit": ("method", "satisfaction", "notes"),
-    "assess_risk": ("flags", "note"),
+    "assess_risk": ("flags", "clear_flags", "reason", "note"),
     "accept_escalation": ("reason",),
     "refer": ("organisation", "due_on"),
     "record_referral_result": ("result_on", "summary", "mediator"),

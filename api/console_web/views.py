@@ -48,9 +48,10 @@ from mediation.channels import panel as channel_panel
 from mediation.disputes import access, queries
 from mediation.disputes import maps as layers
 from mediation.disputes.available import available_actions, blocked_by_leader
+from mediation.disputes.categories import category_labels, list_categories
 from mediation.disputes.enums import (
     CATEGORIES,
-    KEY_AREAS,
+    KEY_AREA_LABELS,
     LEVEL_LABELS,
     PARTY_ROLES,
     REFERRAL_OUTCOMES,
@@ -249,7 +250,7 @@ CASE_LABELS = {
     "levels": LEVEL_LABELS,
     "risks": RISK_LABELS,
     "categories": CATEGORIES,
-    "key_areas": KEY_AREAS,
+    "key_areas": KEY_AREA_LABELS,
 }
 
 
@@ -266,7 +267,7 @@ def cases():
         errors=errors,
         chosen=request.args,
         keep=keep,
-        **CASE_LABELS,
+        **CASE_LABELS | {"categories": category_labels(db.session)},
     )
 
 
@@ -719,8 +720,8 @@ def _walk_in_form(errors=None, values=None, status=200):
         "console/register.html",
         villages=pick.villages_under(db.session, area[:12]),
         area=area,
-        categories=CATEGORIES,
-        key_areas=KEY_AREAS,
+        categories={c.code: c.label for c in list_categories(db.session, include_retired=False)},
+        key_areas=KEY_AREA_LABELS,
         sources=SOURCES,
         party_roles=PARTY_ROLES,
         errors=errors or {},

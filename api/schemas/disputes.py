@@ -13,7 +13,6 @@ from api.inputs import INT32_MAX
 from geo.crs import SYSTEMS, WGS84
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
-    CATEGORIES,
     FORCED_RED_FLAGS,
     ID_TYPES,
     KEY_AREAS,
@@ -160,8 +159,13 @@ class DisputeIn(Schema):
     device_recorded_at = fields.AwareDateTime(
         load_default=None, metadata={"description": "手机上记录的时间"}
     )
-    category = one_of(
-        CATEGORIES, required=True, metadata={"description": "纠纷类别代码，如 02 邻里"}
+    category = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{2,8}$", error="纠纷类别代码应为数字"),
+        metadata={
+            "description": "纠纷类别代码，如 02 邻里；可用的类别见 GET /api/v1/categories"
+            "（停用的类别不能用于新登记）"
+        },
     )
     key_areas = fields.List(one_of(KEY_AREAS), load_default=list, validate=validate.Length(max=15))
     source = one_of(SOURCES, load_default="grid_patrol")
@@ -241,7 +245,21 @@ class ActionIn(Schema):
     photo_id = fields.UUID()
     likelihood = fields.Integer(validate=validate.Range(min=1, max=5))
     severity = fields.Integer(validate=validate.Range(min=1, max=5))
-    flags = fields.List(one_of(FORCED_RED_FLAGS))
+    flags = fields.List(
+        one_of(FORCED_RED_FLAGS),
+        metadata={
+            "description": "本次新认定的强制红色情形；此前记录的情形保留，除非列入 clear_flags"
+        },
+    )
+    clear_flags = fields.List(
+        one_of(FORCED_RED_FLAGS),
+        metadata={"description": "解除此前记录的强制红色情形（须同时写明 reason）"},
+    )
+    group_dispute = fields.Boolean(
+        metadata={
+            "description": "set_group_flag：true 认定为群体性纠纷，false 撤销（须写明 reason）"
+        }
+    )
     leader_id = fields.Integer(validate=validate.Range(min=1, max=INT32_MAX))
 
 
@@ -262,7 +280,7 @@ class ListQuery(Schema):
     status = fields.List(one_of(STATUSES))
     handling_level = fields.List(one_of([*LEVELS, "referred"]))
     risk_level = fields.List(one_of(RISK_LABELS))
-    category = fields.List(one_of(CATEGORIES))
+    category = fields.List(fields.String(validate=validate.Regexp(r"^\d{2,8}$")))
     key_area = fields.List(one_of(KEY_AREAS))
     source = fields.List(one_of(SOURCES))
     overdue = fields.Boolean()

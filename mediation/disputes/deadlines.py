@@ -31,9 +31,10 @@ class Limits:
     second_visit_days: int = 30  # RED/ORANGE: a second visit after the first
     judicial_window_days: int = 30  # joint application for judicial confirmation
     escalation_accept_days: int = 2  # the receiving level decides on an escalation
+    risk_assess_days: int = 1  # a case registered unassessed (未研判) is assessed
     # Which rules count working days (public holidays and 调休 from the calendar table); the others
     # count calendar days. A township centre counts "3 个工作日内受理" in working days.
-    working_day_rules: frozenset[str] = frozenset({"accept", "escalation_accept"})
+    working_day_rules: frozenset[str] = frozenset({"accept", "escalation_accept", "risk_assess"})
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
@@ -56,6 +57,12 @@ def add_days(limits: Limits, rule: str, start: date, days: int) -> date:
 def provisional(limits: Limits, rule: str, start: date, due: date) -> bool:
     """Was a deadline counted in working days through a year with no official calendar?"""
     return rule in limits.working_day_rules and limits.calendar.provisional(start, due)
+
+
+def risk_assess_due(registered_at: datetime, limits: Limits) -> datetime:
+    """An unassessed case (未研判) is to be assessed by the end of this day."""
+    start = business_day(registered_at)
+    return end_of(add_days(limits, "risk_assess", start, limits.risk_assess_days))
 
 
 def end_of(day: date) -> datetime:

@@ -89,13 +89,17 @@ KEY_AREAS = (
     "恶性或极端事件",
     "社会保障与欠薪",
     "涉农问题",
-    "民族宗教",
+    "民族宗教",  # the key stays; its label adds 邪教 (KEY_AREA_LABELS)
     "涉法涉诉",
     "卫生健康",
     "信访突出问题",
     "教育",
     "网络舆情",
 )
+
+# Labels where they say more than the key (XX镇 plan: "民族宗教领域及邪教领域"); keys never change,
+# they are stored on cases, screening rounds and campaigns.
+KEY_AREA_LABELS = {k: k for k in KEY_AREAS} | {"民族宗教": "民族宗教及邪教"}
 
 SOURCES = {
     "grid_patrol": "网格员排查",
@@ -154,8 +158,13 @@ RED = "red"
 ORANGE = "orange"
 YELLOW = "yellow"
 BLUE = "blue"
-RISK_LABELS = {RED: "红色", ORANGE: "橙色", YELLOW: "黄色", BLUE: "蓝色"}
-RISK_ORDER = {BLUE: 0, YELLOW: 1, ORANGE: 2, RED: 3}
+# A case nobody has assessed yet (registration without a risk block): shown, filtered and
+# counted as 未研判, never as BLUE (issue 19), until someone takes the assess_risk action.
+UNASSESSED = "unassessed"
+RISK_LABELS = {RED: "红色", ORANGE: "橙色", YELLOW: "黄色", BLUE: "蓝色", UNASSESSED: "未研判"}
+RISK_ORDER = {BLUE: 0, YELLOW: 1, ORANGE: 2, RED: 3}  # unassessed has no rank: nothing to lower
+# The forcing condition computed from the parties and people (risk.is_group), not sent by users.
+GROUP_FLAG = "group_dispute"
 FORCED_RED_FLAGS = {
     "violence_threat": "有暴力威胁或民转刑苗头",
     "death": "涉及人员死亡",

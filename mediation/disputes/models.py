@@ -73,11 +73,18 @@ class Dispute(db.Model):
     people_involved: Mapped[int] = mapped_column(Integer, default=0)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
 
-    risk_level: Mapped[str] = mapped_column(String(8))
+    risk_level: Mapped[str] = mapped_column(String(16))  # a colour, or 'unassessed' (未研判)
     risk_score: Mapped[int] = mapped_column(Integer)
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     group_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A township officer's confirmation or lifting of the group flag (risk.CONFIRMED / LIFTED);
+    # NULL: the flag follows the count (risk.group_flag).
+    group_decision: Mapped[str | None] = mapped_column(String(16))
     red_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the case became ORANGE (registration or reassessment): the township must know in 24 h.
+    orange_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An unassessed case (risk_level 'unassessed') is to be assessed by then (reminder).
+    risk_assess_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     rights_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rights_notice: Mapped[str | None] = mapped_column(Text)
@@ -154,6 +161,19 @@ class Dispute(db.Model):
             )
         ),
     )
+
+
+class DisputeCategory(db.Model):
+    """A dispute category (domain §4): data a deployment can extend. Codes are never reused or
+    deleted; a category no longer offered is retired (old cases keep it)."""
+
+    __tablename__ = "dispute_category"
+
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    label: Mapped[str] = mapped_column(String(50))
+    position: Mapped[int] = mapped_column(Integer)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class CaseCounter(db.Model):

@@ -15,6 +15,7 @@ from core.errors import ValidationFailed
 from geo import crs as coordinates
 from mediation.disputes.access import get_dispute, visible_clause
 from mediation.disputes.audit import timeline_row
+from mediation.disputes.categories import category_labels
 from mediation.disputes.enums import (
     CATEGORIES,
     LEVEL_LABELS,
@@ -120,8 +121,9 @@ def list_disputes(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    labels = category_labels(db_session)
     return {
-        "items": [summary(d, now, system) for d in rows],
+        "items": [summary(d, now, system, labels) for d in rows],
         "total": total,
         "next_cursor": encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None,
     }
@@ -146,7 +148,8 @@ def task_list(
         .order_by(first_due, Dispute.risk_score.desc())
         .limit(limit)
     )
-    return [summary(d, now, system) for d in db_session.scalars(stmt)]
+    labels = category_labels(db_session)
+    return [summary(d, now, system, labels) for d in db_session.scalars(stmt)]
 
 
 def point_of(d: Dispute, system: str = coordinates.WGS84) -> dict | None:
@@ -159,8 +162,11 @@ def point_of(d: Dispute, system: str = coordinates.WGS84) -> dict | None:
     return {"lon": float(lon), "lat": float(lat), "crs": system}
 
 
-def summary(d: Dispute, now: datetime, system: str = coordinates.WGS84) -> dict:
-    """A case in lists and sync (no personal data), its point in `system`."""
+def summary(
+    d: Dispute, now: datetime, system: str = coordinates.WGS84, labels: dict | None = None
+) -> dict:
+    """A case in lists and sync (no personal data), its point in `system`; `labels`: the
+    category labels of the table (categories.category_labels), else the seeded ones."""
     return {
         "id": d.id,
         "case_number": d.case_number,
@@ -170,7 +176,7 @@ def summary(d: Dispute, now: datetime, system: str = coordinates.WGS84) -> dict:
         "handling_level_label": LEVEL_LABELS[d.handling_level],
         "escalation_target": d.escalation_target,
         "category": d.category,
-        "category_label": CATEGORIES.get(d.category, d.category),
+        "category_label": (labels or CATEGORIES).get(d.category, d.category),
         "key_areas": d.key_areas,
         "risk_level": d.risk_level,
         "risk_label": RISK_LABELS[d.risk_level],
@@ -218,6 +224,7 @@ def detail(
         "attachments": rows(Attachment, Attachment.created_at),
         "links": rows(DisputeLink, DisputeLink.id),
         "timeline": timeline_rows(db_session, d),
+        "category_label": category_labels(db_session).get(d.category, d.category),
     }
     return case_file(d, now, children, system)
 
@@ -246,6 +253,7 @@ def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinat
     by a use case: registration answers from what it wrote instead of reading it back); its
     point in `system`."""
     out = summary(d, now, system)
+    out["category_label"] = children.get("category_label") or out["category_label"]
     outside = _outside_own_cells(children)
     warnings = []
     if outside:

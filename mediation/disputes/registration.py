@@ -21,12 +21,16 @@ from mediation.attachments import Checked, FileStore, StorageFull
 from mediation.disputes import deadlines, risk
 from mediation.disputes import reminders as case_reminders
 from mediation.disputes.audit import new_event, timeline_row
-from mediation.disputes.deadlines import plan_next_due
+from mediation.disputes.categories import check_category
+from mediation.disputes.deadlines import plan_next_due, risk_assess_due
 from mediation.disputes.enums import (
     GRID,
+    GROUP_FLAG,
     LEVEL_BY_CODE_LENGTH,
+    ORANGE,
     RED,
     REGISTERED,
+    UNASSESSED,
     VILLAGE,
 )
 from mediation.disputes.models import (
@@ -141,17 +145,29 @@ def register_dispute(
             code="outside_partner_scope",
             field="village_code" if where.lon is None else "location",
         )
-    level = channel.level if channel else _registration_level(actor, where)
+    handling = channel.level if channel else _registration_level(actor, where)
     outside = _outside_own_cells(db_session, actor, where)
-    assessed = risk.assess(
-        likelihood=(data.get("risk") or {}).get("likelihood", 1),
-        severity=(data.get("risk") or {}).get("severity", 1),
-        flags=(data.get("risk") or {}).get("flags", []),
-        parties=len(data["parties"]),
+    category_label = check_category(db_session, data["category"])
+    group = risk.is_group(
+        parties=data["parties"],
         people_involved=data.get("people_involved") or 0,
-        group_min_parties=settings.group_min_parties,
-        group_min_people=settings.group_min_people,
+        min_one_side=settings.group_min_one_side,
+        min_people=settings.group_min_people,
     )
+    sent = data.get("risk")
+    # Without a risk block nobody has assessed the case: 未研判 (its own level, with a reminder to
+    # assess it), unless the group rule already forces it RED.
+    assessed = (
+        risk.assess(
+            likelihood=sent.get("likelihood", 1),
+            severity=sent.get("severity", 1),
+            flags=sent.get("flags", []),
+            group=group,
+        )
+        if sent is not None
+        else None
+    )
+    level = assessed.level if assessed else (RED if group else UNASSESSED)
     dispute_id = client_id or uuid.uuid4()
     written = _store_photos(store, photos)  # files first; removed if we fail
     try:
@@ -167,7 +183,7 @@ def register_dispute(
                 content_hash=digest,
                 version=1,
                 status=REGISTERED,
-                handling_level=level,
+                handling_level=handling,
                 cell_code=where.cell_code,
                 village_code=where.village_code,
                 township_code=where.township_code or where.village_code[:9],
@@ -193,22 +209,30 @@ def register_dispute(
                 description=data["description"].strip(),
                 people_involved=data.get("people_involved") or 0,
                 amount=data.get("amount"),
-                risk_level=assessed.level,
-                risk_score=assessed.score,
-                group_dispute="group_dispute" in assessed.forced_reasons,
-                red_since=now if assessed.level == RED else None,
+                risk_level=level,
+                risk_score=assessed.score if assessed else 0,
+                group_dispute=group,
+                red_since=now if level == RED else None,
+                orange_since=now if level == ORANGE else None,
+                risk_assess_due_at=None if assessed else risk_assess_due(now, settings.limits),
                 parties=[_build_party(i, p, vault) for i, p in enumerate(data["parties"])],
             )
             plan_next_due(dispute, settings.limits)
-            assessment = RiskAssessment(
-                dispute_id=dispute.id,
-                likelihood=assessed.likelihood,
-                severity=assessed.severity,
-                score=assessed.score,
-                level=assessed.level,
-                forced_reasons=list(assessed.forced_reasons),
-                assessed_by=actor.user_id,
-                assessed_at=now,
+            assessments = (
+                [
+                    RiskAssessment(
+                        dispute_id=dispute.id,
+                        likelihood=assessed.likelihood,
+                        severity=assessed.severity,
+                        score=assessed.score,
+                        level=assessed.level,
+                        forced_reasons=list(assessed.forced_reasons),
+                        assessed_by=actor.user_id,
+                        assessed_at=now,
+                    )
+                ]
+                if assessed is not None
+                else []
             )
             files = [
                 Attachment(
@@ -239,8 +263,9 @@ def register_dispute(
                 {
                     "case_number": [None, number],
                     "cell_code": [None, where.cell_code],
-                    "handling_level": [None, level],
-                    "risk_level": [None, assessed.level],
+                    "handling_level": [None, handling],
+                    "risk_level": [None, level],
+                    "forced_reasons": [None, [GROUP_FLAG]] if group else None,
                     "locate_match": [None, where.match],
                     "links": [None, [f"{x.kind}:{x.reason}" for x in links]] if links else None,
                     "outside_own_cells": [None, outside] if outside else None,
@@ -256,14 +281,14 @@ def register_dispute(
                 db_session,
                 ([dispute], ()),
                 (dispute.parties, ("position",)),
-                ([assessment], ()),
+                (assessments, ()),
                 ([event], ()),
                 (files, ()),
                 (due, ("key",)),
                 (links, ("other_id", "kind")),
             )
             fastsql.adopt(
-                db_session, [dispute, *dispute.parties, assessment, event, *files, *due, *links]
+                db_session, [dispute, *dispute.parties, *assessments, event, *files, *due, *links]
             )
     except IntegrityError:
         for sha in written:
@@ -287,11 +312,12 @@ def register_dispute(
         "sessions": [],
         "agreements": [],
         "visits": [],
-        "risk_history": [assessment],
+        "risk_history": assessments,
         "escalations": [],
         "attachments": files,
         "links": links,
         "timeline": [timeline_row(event, actor.display_name)],
+        "category_label": category_label,
     }
     return Registered(dispute, True, children)
 

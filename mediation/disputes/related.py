@@ -1,5 +1,6 @@
 """Cases a new registration may repeat or continue: same parties (by their keyed hashes) or
-the same place (within the duplicate radius). Flagged as links, never blocking."""
+the same place (within the duplicate radius) and the same category. Flagged as links, never
+blocking."""
 
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ def related_links(
         recent = (now - r.registered_at).days <= settings.duplicate_days
         if r.category == dispute.category and recent and r.closed_at is None:
             found.setdefault((r.id, "possible_duplicate"), "nearby_same_category")
-        elif r.status == RESOLVED or r.resolved_at is not None:
+        elif r.category == dispute.category and (r.status == RESOLVED or r.resolved_at is not None):
+            # Same place alone is a neighbour's other matter; a recurrence is the same dispute
+            # (same category) coming back where it was resolved (issue 19).
             if r.resolved_at and (now - r.resolved_at).days <= settings.recurrence_days:
                 found.setdefault((r.id, "recurrence"), "same_place")
     return [

@@ -11,17 +11,20 @@ from sqlalchemy.orm import Session
 from core import fastsql
 from core.clock import BUSINESS_TZ
 from mediation.disputes.deadlines import business_day, end_of
-from mediation.disputes.enums import OPEN_STATUSES
+from mediation.disputes.enums import OPEN_STATUSES, ORANGE, RED, UNASSESSED
 from mediation.disputes.models import Agreement, Dispute
 from mediation.reminders import service as reminders
 from mediation.reminders.kinds import TITLES, Recipient
 from mediation.reminders.models import CANCELLED, OPEN_STATES, PENDING, Reminder
 
 LEVEL_ROLE = {"village": "mediator", "township": "center_staff", "county": "county_admin"}
+LEVELS_WORKED = ("grid", *LEVEL_ROLE)
 # Who is told of a RED case at once (domain §3: "RED → township centre at once"), by level: the
 # township centre always; the county centre when a deployment adds it (config RED_ALERT_LEVELS).
-# The case's 包案领导 is told too once assigned (red_case_leader); ORANGE reaches the township in
-# its daily digest; overdue items go one level up as 督办 (NEXT_LEVEL, supervisor_for).
+# The case's 包案领导 is told too once assigned (red_case_leader); a case that becomes ORANGE
+# (registered so or reassessed) reaches the township centre within 24 h (orange_case, and the
+# next daily digest); overdue items go one level up as 督办 (NEXT_LEVEL, supervisor_for).
+ORANGE_NOTICE = timedelta(hours=24)
 RED_ALERT_ROLES = {"township": "center_staff", "county": "county_admin"}
 DEFAULT_RED_ALERT_LEVELS = ("township",)
 NEXT_LEVEL = {"grid": "township", "village": "township", "township": "county", "county": None}
@@ -73,6 +76,8 @@ class CaseFacts:
     next_due_kind: str | None
     risk_level: str
     red_since: datetime | None
+    orange_since: datetime | None
+    risk_assess_due_at: datetime | None
     leader_id: int | None
     judicial_due_on: object | None  # date, while an agreement awaits confirmation
     grid_worker_id: int | None  # the cell's grid worker today
@@ -124,7 +129,27 @@ def wanted(
             )
         )
     open_case = facts.status in OPEN_STATUSES
-    if facts.risk_level == "red" and facts.red_since and open_case:
+    if facts.risk_level == UNASSESSED and facts.risk_assess_due_at and open_case:
+        level = facts.handling_level if facts.handling_level in LEVELS_WORKED else "village"
+        due = facts.risk_assess_due_at
+        out.append(
+            Want(
+                "risk_assessment",
+                due,
+                due - lead.get("risk_assessment", timedelta(days=1)),
+                level_recipient(level, facts),
+            )
+        )
+    if facts.risk_level == ORANGE and facts.orange_since and open_case:
+        out.append(
+            Want(
+                "orange_case",
+                facts.orange_since + ORANGE_NOTICE,
+                facts.orange_since,
+                Recipient(role=RED_ALERT_ROLES["township"], area=facts.township_code),
+            )
+        )
+    if facts.risk_level == RED and facts.red_since and open_case:
         due = end_of(business_day(facts.red_since))
         areas = {"township": facts.township_code, "county": facts.county_code}
         for level in red_alert_levels:
@@ -165,6 +190,7 @@ DEFAULT_LEAD = {
     "second_visit": timedelta(days=1),
     "judicial_confirmation": timedelta(days=5),
     "referral_result": timedelta(days=3),
+    "risk_assessment": timedelta(days=1),
 }
 
 
@@ -203,6 +229,8 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> CaseFacts:
         next_due_kind=dispute.next_due_kind,
         risk_level=dispute.risk_level,
         red_since=dispute.red_since,
+        orange_since=dispute.orange_since,
+        risk_assess_due_at=dispute.risk_assess_due_at,
         leader_id=dispute.leader_id,
         judicial_due_on=judicial,
         grid_worker_id=_grid_worker(

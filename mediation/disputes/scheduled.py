@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import BUSINESS_TZ
 from mediation import calendar
+from mediation.disputes.enums import OPEN_STATUSES
 from mediation.disputes.models import Dispute
 from mediation.disputes.reminders import NEXT_LEVEL, supervisor_for
 from mediation.reminders import service as reminders
@@ -58,7 +59,8 @@ def _warn_admins_of_calendar(db_session: Session, warning: dict, now: datetime) 
 
 
 def daily_digest(db_session: Session, *, now: datetime) -> int:
-    """One digest a day for each township centre: new RED/ORANGE, overdue by village, escalations
+    """One digest a day for each township centre: cases that became RED or ORANGE since yesterday
+    (registered so or reassessed, still open and still at that level), overdue by village, escalations
     waiting, villages whose monthly report reminder is still open; and, while next year's holiday
     calendar is missing, a warning to the centres and to the administrators' inbox."""
     day = now.astimezone(BUSINESS_TZ).date()
@@ -74,12 +76,13 @@ def daily_digest(db_session: Session, *, now: datetime) -> int:
         stats = db_session.execute(
             text(
                 """SELECT
-                     count(*) FILTER (WHERE risk_level IN ('red', 'orange') AND registered_at >= :since) AS new_high,
+                     count(*) FILTER (WHERE status = ANY(:open) AND ((risk_level = 'red' AND red_since >= :since)
+                       OR (risk_level = 'orange' AND orange_since >= :since))) AS new_high,
                      count(*) FILTER (WHERE next_due_at < :now) AS overdue,
                      count(*) FILTER (WHERE escalation_target IS NOT NULL) AS escalations
                    FROM dispute WHERE township_code = :t"""
             ),
-            {"since": since, "now": now, "t": code},
+            {"since": since, "now": now, "t": code, "open": sorted(OPEN_STATUSES)},
         ).one()
         by_village = dict(
             db_session.execute(

@@ -16,7 +16,7 @@ class Settings:
 
     limits: deadlines.Limits
     locate_tolerance_m: float
-    group_min_parties: int = 5
+    group_min_one_side: int = 5  # people on one side sharing a claim (agents, third parties: no)
     group_min_people: int = 30
     duplicate_radius_m: float = 50.0
     duplicate_days: int = 7

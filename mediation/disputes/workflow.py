@@ -61,6 +61,26 @@ ACTING_LEVELS = {
 
 SAME = None  # the status does not change
 
+# What a RED case may go through while its 包案领导 is being named (the township centre has the
+# same-day red_case alert meanwhile): the village accepts and starts mediating it at once (issue
+# 19: an ordinary 赡养 dispute forced RED must not wait); an agreement, a termination, a
+# rejection, a return down or an extension wait for the leader, who owns the outcome (风险包案).
+RED_WITHOUT_LEADER_ALLOWED = frozenset(
+    {
+        "accept",
+        "start_mediation",
+        "record_session",
+        "assess_risk",
+        "set_group_flag",
+        "assign_leader",
+        "escalate",
+        "accept_escalation",
+        "refer",
+        "record_referral_result",
+        "withdraw",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -171,6 +191,15 @@ TRANSITIONS: dict[str, Transition] = {
             at_level="any",
         ),
         Transition(
+            "set_group_flag",
+            "认定/撤销群体性纠纷",
+            ANY_OPEN,
+            SAME,
+            frozenset({CENTER_STAFF, COUNTY_ADMIN}),
+            ("group_dispute", "reason"),
+            at_level="any",
+        ),
+        Transition(
             "assign_leader",
             "指定包案领导",
             ANY_OPEN,
@@ -265,16 +294,7 @@ def decide(action: str, case: CaseState, actor: ActorStanding, payload: dict | N
         raise _refuse("role_not_allowed")
     if levels is not None and not any(r in roles and lv in levels for r, lv in actor.roles_at):
         raise _refuse("wrong_level")
-    if case.red_without_leader and action not in (
-        "assess_risk",
-        "assign_leader",
-        "escalate",
-        "accept_escalation",
-        "refer",
-        "record_referral_result",
-        "withdraw",
-        "record_session",
-    ):
+    if case.red_without_leader and action not in RED_WITHOUT_LEADER_ALLOWED:
         raise _refuse("leader_required")
     missing = [f for f in t.requires if (payload or {}).get(f) in (None, "", [], {})]
     if missing:

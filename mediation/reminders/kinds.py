@@ -12,6 +12,8 @@ TITLES = {
     "second_visit": "红橙风险案件第二次回访",
     "red_case": "红色风险案件，请当日处置并指定包案领导",
     "red_case_leader": "您包案的红色风险案件",
+    "orange_case": "橙色风险案件，请在24小时内掌握情况",
+    "risk_assessment": "新登记的案件尚未风险研判，请及时研判",
     "judicial_confirmation": "调解协议司法确认申请期限将到",
     "referral_result": "移送案件的接收方结果尚未反馈，请跟踪督办",
     "dispatch_acceptance": "有派单等待您接收或退回",

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from core.clock import BUSINESS_TZ
 from core.errors import NotFound, ValidationFailed
 from geo.scope import SQL_INSIDE, AreaScope, sql_params
+from mediation.disputes.categories import category_labels
 from mediation.disputes.enums import (
     CATEGORIES,
+    KEY_AREA_LABELS,
     KEY_AREAS,
     LEVEL_LABELS,
     OPEN_STATUSES_SQL,
@@ -122,7 +124,7 @@ def dashboard(
         ("by_status", "status", STATUS_LABELS),
         ("by_handling_level", "handling_level", LEVEL_LABELS),
         ("by_risk", "risk_level", RISK_LABELS),
-        ("by_category", "category", CATEGORIES),
+        ("by_category", "category", category_labels(db_session)),  # a deployment's own too
         ("by_source", "source", SOURCES),
     )
     # One pass: each breakdown is a grouping set; GROUPING() tells which one a row belongs to.
@@ -147,7 +149,9 @@ def dashboard(
             params,
         ).all()
     )
-    counts["by_key_area"] = [{"key": k, "label": k, "count": got.get(k, 0)} for k in KEY_AREAS]
+    counts["by_key_area"] = [
+        {"key": k, "label": KEY_AREA_LABELS[k], "count": got.get(k, 0)} for k in KEY_AREAS
+    ]
     overdue = dict(
         db_session.execute(
             text(f"""SELECT d.next_due_kind, count(*) FROM dispute d

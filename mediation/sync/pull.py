@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.features import current_cells
 from geo.scope import record_clause
-from mediation.disputes import access, enums
+from mediation.disputes import access, categories, enums
 from mediation.disputes.models import Dispute
 from mediation.disputes.queries import summary
 from mediation.reminders.models import OPEN_STATES, Reminder
@@ -38,12 +38,17 @@ def horizon(db_session: Session) -> int:
     return db_session.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
 
 
-def reference_data(config: dict) -> dict:
-    """Enumerations and configuration a phone needs to work offline (first page of a first sync)."""
+def reference_data(db_session: Session, config: dict) -> dict:
+    """Enumerations and configuration a phone needs to work offline (first page of a first sync):
+    the categories open for new cases come from their table (a deployment adds its own)."""
     return {
         "enumerations": {
-            "categories": enums.CATEGORIES,
+            "categories": {
+                c.code: c.label
+                for c in categories.list_categories(db_session, include_retired=False)
+            },
             "key_areas": list(enums.KEY_AREAS),
+            "key_area_labels": enums.KEY_AREA_LABELS,
             "statuses": enums.STATUS_LABELS,
             "handling_levels": enums.LEVEL_LABELS,
             "risk_levels": enums.RISK_LABELS,
@@ -152,7 +157,7 @@ def _first_page(db_session, *, actor, now, limit, config) -> dict:
     boot = cursors.Bootstrap(horizon(db_session), cell="")
     page = _bootstrap_page(db_session, actor=actor, boot=boot, now=now, limit=limit)
     page["reset"] = True
-    page.update(reference_data(config))
+    page.update(reference_data(db_session, config))
     return page
 
 

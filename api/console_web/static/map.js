@@ -14,7 +14,7 @@
     for (var i = 0; i < steps.length; i++) { if (n >= steps[i]) { c = colors[i]; } }
     return c;
   }
-  var riskColour = { red: "#d32f2f", orange: "#f57c00", yellow: "#f9a825", blue: "#1e88e5" };
+  var riskColour = { red: "#d32f2f", orange: "#f57c00", yellow: "#f9a825", blue: "#1e88e5", unassessed: "#9e9e9e" };
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (ch) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch];

@@ -27,6 +27,7 @@ HANDLERS: dict[str, Callable[[Step], Outcome]] = {
     "extend": intake.extend,
     "record_visit": outcome.record_visit,
     "assess_risk": assessment.assess_risk,
+    "set_group_flag": assessment.set_group_flag,
     "assign_leader": levels.assign_leader,
     "archive": intake.archive,
 }

@@ -41,6 +41,8 @@ CASE_KINDS = frozenset(
         "red_case_leader",
         "judicial_confirmation",
         "referral_result",
+        "risk_assessment",
+        "orange_case",
     }
 )
 

@@ -114,6 +114,9 @@ class Config:
         # Who is told of a RED case at once (mediation/disputes/reminders.py RED_ALERT_ROLES):
         # the township centre; "township,county" adds the county centre.
         self.RED_ALERT_LEVELS = _levels("RED_ALERT_LEVELS", "township")
+        # Archiving (卷宗, 人民调解法 Art 27): a written agreement's file must hold the signed
+        # agreement (an attachment of kind "agreement"); 0 lets a township archive without a scan.
+        self.ARCHIVE_REQUIRE_SIGNED_AGREEMENT = env("ARCHIVE_REQUIRE_SIGNED_AGREEMENT", "1") == "1"
         # Reminders: overdue items go to the next level after this delay; webhook delivery
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")

@@ -82,6 +82,18 @@ def mask_phone(value: str | None) -> str | None:
     return value[: max(0, len(value) - 8)] + "****" + value[-4:]
 
 
+_TOWN = re.compile(r"^.*?(镇|乡|街道)")
+
+
+def mask_address(value: str | None) -> str | None:
+    """浙江省诸暨市枫桥镇****: up to the township (or the first six characters), then masked."""
+    if not value:
+        return value
+    m = _TOWN.match(value)
+    keep = m.group(0) if m and len(m.group(0)) < len(value) else value[: min(6, len(value) // 2)]
+    return keep + "****"
+
+
 class Vault:
     """Encrypts personal fields at rest (AES-GCM) and hashes them for matching (HMAC-SHA256).
 

@@ -100,7 +100,13 @@ def _checks():
 # How to bring a registered case into each status through the real use cases: (role, action,
 # payload) steps. Every status of the flow, and open cases waiting on an escalation, at the
 # township, RED with a leader, extended, re-assessed.
-AGREE = {"form": "written", "terms": "赔偿修缮费", "performance_method": "转账"}
+AGREE = {
+    "form": "written",
+    "facts": "排水沟堵塞",
+    "terms": "赔偿修缮费",
+    "performance_method": "转账",
+    "performance_place": "先进村",
+}
 PATHS = {
     "registered": [],
     "overdue": [],  # registered ten days ago, never accepted: the overdue list has a row
@@ -116,7 +122,7 @@ PATHS = {
     "resolved": "agreed+performed",
     "archived": "agreed+performed+archive",
     "reopened": "agreed+not_performed",
-    "rejected": [("grid_worker", "reject", {"reason": "不属于人民调解范围"})],
+    "rejected": [("grid_worker", "reject", {"ground": "not_civil_dispute"})],
     "terminated": "mediating+terminate",
     "referred": [("grid_worker", "refer", {"target": "police", "reason": "涉嫌违法"})],
     "withdrawn": [("grid_worker", "accept", {}), ("grid_worker", "withdraw", {"reason": "撤回"})],

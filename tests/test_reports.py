@@ -66,6 +66,8 @@ def month(app, db_session):
         "agree",
         at(10, 5),
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="赔偿五万元",
         performance_method="转账",
         performance_deadline=date(2026, 10, 15),
@@ -121,6 +123,8 @@ def month(app, db_session):
         "agree",
         at(10, 12),
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="分两期支付",
         performance_method="分期支付",
         performance_deadline=date(2026, 10, 25),
@@ -148,7 +152,7 @@ def month(app, db_session):
     act("mediator", f, "terminate", at(10, 25), reason="一方拒绝调解", routes=["litigation"])
 
     g = reg(at(10, 20), occurred_at=occurred(10, 20))
-    act("mediator", g, "reject", at(10, 21), reason="不属于人民调解范围")
+    act("mediator", g, "reject", at(10, 21), ground="not_civil_dispute")
 
     h = reg(at(10, 30), occurred_at=occurred(10, 30), source="hotline", people_involved=40)
 

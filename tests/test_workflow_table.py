@@ -32,6 +32,9 @@ STANDING = {  # where each role stands on a case of its area
 }
 PAYLOAD = {  # everything any action may require
     "reason": "r",
+    "ground": "not_civil_dispute",
+    "party_id": 1,
+    "court_outcome": "confirmed",
     "rights_notice": "n",
     "held_at": "t",
     "summary": "s",
@@ -52,6 +55,8 @@ PAYLOAD = {  # everything any action may require
 FROM = {
     "accept": {"registered"},
     "reject": {"registered"},
+    "refuse_mediation": {"accepted", "mediating", "reopened"},
+    "record_court_outcome": {"agreed", "follow_up", "resolved", "terminated", "archived"},
     "start_mediation": {"accepted", "reopened"},
     "record_session": {"mediating"},
     "escalate": {"registered", "accepted", "mediating", "reopened"},
@@ -72,6 +77,7 @@ FROM = {
 TO = {
     "accept": "accepted",
     "reject": "rejected",
+    "refuse_mediation": "terminated",
     "start_mediation": "mediating",
     "agree": "agreed",
     "terminate": "terminated",
@@ -96,6 +102,7 @@ WHO.update(
             "county_admin",
         },
         "assign_leader": {"center_staff", "county_admin"},
+        "record_court_outcome": {"mediator", "village_admin", "center_staff", "county_admin"},
         "archive": {"village_admin", "center_staff", "county_admin"},
     }
 )

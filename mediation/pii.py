@@ -82,11 +82,12 @@ def mask_phone(value: str | None) -> str | None:
     return value[: max(0, len(value) - 8)] + "****" + value[-4:]
 
 
-_TOWN = re.compile(r"^.*?(镇|乡|街道)")
+_TOWN = re.compile(r"^.*?(镇|乡|街道|村|社区)")
 
 
 def mask_address(value: str | None) -> str | None:
-    """浙江省诸暨市枫桥镇****: up to the township (or the first six characters), then masked."""
+    """浙江省诸暨市枫桥镇****: up to the first township, street or village named (or half of it,
+    at most six characters), then masked; the house number never shows."""
     if not value:
         return value
     m = _TOWN.match(value)

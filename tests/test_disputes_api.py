@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mediation.disputes.models import Dispute, DisputeEvent, Party
-from tests.factories import Api, dispute_payload, role_users
+from tests.factories import Api, dispute_payload, role_users, upload_signed_agreement
 
 
 @pytest.fixture
@@ -145,20 +145,6 @@ def test_journey_resolved_in_the_village(gw, med, ctx, db_session):
     upload_signed_agreement(vil, d["id"])
     r = vil.act(d["id"], "archive")
     assert r.status_code == 200 and r.get_json()["status"] == "archived"
-
-
-def upload_signed_agreement(api: Api, dispute_id: str) -> None:
-    """The scan of the agreement the parties signed (kind `agreement`, a PDF)."""
-    import io
-
-    pdf = b"%PDF-1.4\n" + dispute_id.encode() * 20 + b"\n%%EOF\n"
-    r = api.client.post(
-        f"/api/v1/disputes/{dispute_id}/attachments",
-        data={"kind": "agreement", "file": (io.BytesIO(pdf), "协议书.pdf")},
-        headers=api.h(),
-        content_type="multipart/form-data",
-    )
-    assert r.status_code in (200, 201), r.get_json()
 
 
 def test_journey_escalated_to_the_township_and_resolved_there(gw, med, center, ctx, db_session):

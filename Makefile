@@ -13,7 +13,7 @@ psql:
 	@scripts/dev.sh psql
 stop:       ## stop the project's PostgreSQL cluster
 	@scripts/dev.sh stop
-lint:       ## ruff lint, format check and the import graph (sets up .venv when missing)
+lint:       ## ruff lint, format check, the import graph and view length (sets up .venv when missing)
 	@scripts/dev.sh lint
 bench:        ## every benchmark scenario at province scale next to its raw-SQL baseline (table + bench/results/bench.json)
 	@scripts/dev.sh bench run $(ARGS)

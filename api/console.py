@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import io
-from datetime import datetime, time
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import Response, current_app, request, send_file
 from flask.views import MethodView
 
+import api.maps as maps
 from api.auth import allow, current_actor, request_now
 from api.inputs import Blueprint
 from api.schemas.reports import (
@@ -34,8 +35,9 @@ from api.schemas.reports import (
 )
 from core.clock import BUSINESS_TZ
 from core.db import db
-from geo import layers
+from geo.bbox import check_bbox
 from geo.scope import AreaScope, sql_params
+from mediation.disputes import maps as layers
 from mediation.reports import console, exports, service
 from mediation.users.access_log import log_access
 from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
@@ -76,13 +78,13 @@ def _area(args) -> str:
     return args.get("area") or console.default_area(_scope())
 
 
-def _log_export(kind: str, record_id: str, fmt: str, purpose: str | None) -> None:
+def log_export(kind: str, record_id: str, fmt: str, purpose: str | None, *, actor=None) -> None:
     """Log (and commit) an export that has been produced in full: called after the file is
     written, so a failed export leaves no row, and the commit cannot close a server-side cursor
-    the rows are still read from."""
+    the rows are still read from. The console passes its `actor`."""
     log_access(
         db.session,
-        actor=current_actor(),
+        actor=actor or current_actor(),
         action="export",
         record_type=kind,
         record_id=record_id,
@@ -147,15 +149,20 @@ class Dashboard(MethodView):
         """Statistics of an area for a period, with the Fengqiao measures, monthly trend and the
         breakdown by child area (township → villages, village → cells). Definitions of every
         figure are in this blueprint's description and in `definitions`."""
-        now = request_now()
-        return console.dashboard(
-            db.session,
-            scope=_scope(),
-            area=_area(args),
-            period=console.check_period(args.get("from_"), args.get("to"), now),
-            now=now,
-            first_visit_days=report_settings().first_visit_days,
-        )
+        return dashboard_figures(_scope(), _area(args), args.get("from_"), args.get("to"))
+
+
+def dashboard_figures(scope, area: str, start, end) -> dict:
+    """The dashboard's figures for [start, end] — the API's and the console's."""
+    now = request_now()
+    return console.dashboard(
+        db.session,
+        scope=scope,
+        area=area,
+        period=console.check_period(start, end, now),
+        now=now,
+        first_visit_days=report_settings().first_visit_days,
+    )
 
 
 @console_bp.route("/lists/<any(overdue, high_risk, escalations, late_reports):kind>")
@@ -170,48 +177,56 @@ class SupervisionList(MethodView):
         downloads the whole list (streamed, logged as an export)."""
         now = request_now()
         area = _area(args)
-        if kind == "late_reports":
-            console.check_area(db.session, scope=_scope(), code=area)
-            month = args.get("month") or service.report_month_of(now)
-            rows = service.late_villages(
-                db.session,
-                scope_clause_params=sql_params(AreaScope(frozenset({area}))),
-                month=month,
-                now=now,
-                settings=report_settings(),
-            )
-            rows = iter(rows[: args["limit"]] if args["format"] == "json" else rows)
-        else:
-            default_sort = next(iter(console.LIST_SORTS[kind]))
-            rows = console.supervision_rows(
-                db.session,
-                kind=kind,
-                scope=_scope(),
-                area=area,
-                sort=args.get("sort", default_sort),  # an empty sort= is no sort: refused
-                now=now,
-                limit=args["limit"] if args["format"] == "json" else None,
-            )
-        columns = console.LIST_COLUMNS[kind]
-        fmt = args["format"]
-        if fmt == "json":
+        rows = _list_rows(kind, args, area, now)
+        if args["format"] == "json":
             return {"kind": kind, "area": area, "items": list(rows)}
-        # The whole file first (rows read from the server-side cursor to the end), then the
-        # access-log row and its commit: a failure half-way logs nothing and sends no half file.
-        if fmt == "csv":
-            out = exports.spool(exports.csv_stream(columns, rows))
-        else:
-            out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
-        names = exports.list_file_names(
-            kind,
-            area=console.check_area(db.session, scope=_scope(), code=area),
-            day=now.astimezone(BUSINESS_TZ).date(),
-            fmt=fmt,
+        return _list_download(kind, args, area, rows, now)
+
+
+def _list_rows(kind: str, args: dict, area: str, now: datetime):
+    """The rows of one supervision list (an iterator; the whole list for a download)."""
+    if kind == "late_reports":
+        console.check_area(db.session, scope=_scope(), code=area)
+        month = args.get("month") or service.report_month_of(now)
+        rows = service.late_villages(
+            db.session,
+            scope_clause_params=sql_params(AreaScope(frozenset({area}))),
+            month=month,
+            now=now,
+            settings=report_settings(),
         )
-        _log_export(f"list:{kind}", area, fmt, args.get("purpose"))
-        if fmt == "csv":
-            return _csv_response(out, names)
-        return _attachment(send_file(out, mimetype=XLSX), names)
+        return iter(rows[: args["limit"]] if args["format"] == "json" else rows)
+    default_sort = next(iter(console.LIST_SORTS[kind]))
+    return console.supervision_rows(
+        db.session,
+        kind=kind,
+        scope=_scope(),
+        area=area,
+        sort=args.get("sort", default_sort),  # an empty sort= is no sort: refused
+        now=now,
+        limit=args["limit"] if args["format"] == "json" else None,
+    )
+
+
+def _list_download(kind: str, args: dict, area: str, rows, now: datetime) -> Response:
+    """The whole file first (rows read from the server-side cursor to the end), then the
+    access-log row and its commit: a failure half-way logs nothing and sends no half file."""
+    columns = console.LIST_COLUMNS[kind]
+    fmt = args["format"]
+    if fmt == "csv":
+        out = exports.spool(exports.csv_stream(columns, rows))
+    else:
+        out = exports.xlsx_list(columns, rows, title=LIST_TITLES[kind])
+    names = exports.list_file_names(
+        kind,
+        area=console.check_area(db.session, scope=_scope(), code=area),
+        day=now.astimezone(BUSINESS_TZ).date(),
+        fmt=fmt,
+    )
+    log_export(f"list:{kind}", area, fmt, args.get("purpose"))
+    if fmt == "csv":
+        return _csv_response(out, names)
+    return _attachment(send_file(out, mimetype=XLSX), names)
 
 
 LIST_TITLES = {
@@ -261,12 +276,10 @@ class MapAreas(MethodView):
         RED, ORANGE and overdue counts."""
         area = _area(args)
         console.check_area(db.session, scope=_scope(), code=area)
-        level = args.get("level") or ("cell" if len(area) >= 12 else "village")
-        if len(area) == 15 or (level == "village" and len(area) == 12):
-            level = "cell"
+        parent, level = maps.area_level(area, args.get("level"))
         body = layers.area_figures_layer(
             db.session,
-            parent=area[:12] if len(area) == 15 else area,
+            parent=parent,
             level=level,
             now=request_now(),
             system=args["crs"],
@@ -285,15 +298,14 @@ class MapCases(MethodView):
         """Case points of an area (no personal data), filtered by box, status, risk, date."""
         area = _area(args)
         console.check_area(db.session, scope=_scope(), code=area)
-        since = args.get("since")
-        body = layers.case_points(
+        body = maps.case_points(
             db.session,
             scope=_scope(),
             area=area,
-            bbox=layers.check_bbox(args.get("bbox"), args["crs"]),
+            bbox=check_bbox(args.get("bbox"), args["crs"]),
             statuses=args.get("status"),
             risks=args.get("risk_level"),
-            since=datetime.combine(since, time(0), BUSINESS_TZ) if since else None,
+            since=args.get("since"),
             system=args["crs"],
             limit=args["limit"],
             now=request_now(),
@@ -310,18 +322,15 @@ class MapHotspots(MethodView):
     def get(self, args):
         """Hot spots: places where several cases cluster in space within the period
         (default: the last 30 days) — the weak signal to catch early."""
-        now = request_now()
         area = _area(args)
         console.check_area(db.session, scope=_scope(), code=area)
-        today = now.astimezone(BUSINESS_TZ).date()
-        start = args.get("from_") or today.fromordinal(today.toordinal() - 29)
-        period = console.check_period(start, args.get("to") or today, now)
-        body = layers.hot_spots(
+        body = maps.hot_spots(
             db.session,
             scope=_scope(),
             area=area,
-            start=period.start_at,
-            end=period.end_at,
+            now=request_now(),
+            start=args.get("from_"),
+            end=args.get("to"),
             radius_m=args["radius_m"],
             min_cases=args["min_cases"],
             system=args["crs"],
@@ -392,15 +401,15 @@ class TownshipReport(MethodView):
 def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
     fmt = args["format"]
     if fmt == "json":
-        _log_export(kind, record_id, fmt, args.get("purpose"))
+        log_export(kind, record_id, fmt, args.get("purpose"))
         return compiled
-    # Produced in full before it is logged (see _log_export).
+    # Produced in full before it is logged (see log_export).
     if fmt == "csv":
         out = exports.spool(exports.report_csv(compiled))
     else:
         out = io.BytesIO(exports.report_workbook(compiled))
     names = exports.report_file_names(compiled, fmt)
-    _log_export(kind, record_id, fmt, args.get("purpose"))
+    log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "csv":
         return _csv_response(out, names)
     return _attachment(send_file(out, mimetype=XLSX), names)

@@ -151,25 +151,45 @@ class Disputes(MethodView):
     @disputes_bp.alt_response(409, description="同一 client_id 但内容不同 (client_id_conflict)")
     def post(self, data):
         """Register a dispute where it happened; routed to its cell, village and township."""
-        now = request_now()
-        check_dates(data, now)
-        done = registration.register_dispute(
-            db.session,
-            actor=current_actor(),
-            data=data,
-            photos=inline_photos(data),
-            now=now,
-            settings=settings(),
-            vault=vault(),
-            store=store(),
-        )
+        done = register(current_actor(), data, photos=inline_photos(data))
         if not done.created:
             db.session.commit()
             return _detail(done.dispute.id)
         # Answer from what was just written (reading 11 tables back cost a third of the request).
-        body = queries.case_file(done.dispute, now, done.children)
+        body = queries.case_file(done.dispute, request_now(), done.children)
         db.session.commit()
         return body, 201, _etag(body["version"])
+
+
+def register(actor, data: dict, *, photos: list[attachments.Checked]):
+    """Register a dispute — the API's and the console's walk-in form: dates checked first."""
+    now = request_now()
+    check_dates(data, now)
+    return registration.register_dispute(
+        db.session,
+        actor=actor,
+        data=data,
+        photos=photos,
+        now=now,
+        settings=settings(),
+        vault=vault(),
+        store=store(),
+    )
+
+
+def checked_upload(allowed, limit_key: str) -> attachments.Checked:
+    """The multipart field `file`, read up to the configured limit and checked on content."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed("请选择要上传的文件", code="file_required", field="file")
+    max_bytes = current_app.config[limit_key]
+    return attachments.check(
+        upload.read(max_bytes + 1),
+        filename=upload.filename,
+        allowed=allowed,
+        max_bytes=max_bytes,
+        field="file",
+    )
 
 
 def check_dates(data: dict, now) -> None:
@@ -297,18 +317,23 @@ class Action(MethodView):
         """Take one step of the flow (the table of actions is generated from the workflow)."""
         if action not in TRANSITIONS:
             raise DomainError("未知的操作", code="unknown_action")
-        flow.act(
-            db.session,
-            actor=current_actor(),
-            dispute_id=dispute_id,
-            action=action,
-            payload=data,
-            expected_version=_expected_version(data),
-            now=request_now(),
-            settings=settings(),
-        )
+        act(current_actor(), dispute_id, action, data, _expected_version(data))
         db.session.commit()
         return _detail(dispute_id)
+
+
+def act(actor, dispute_id: str, action: str, payload: dict, expected_version: int | None):
+    """One step of the flow — the API's and the console's."""
+    flow.act(
+        db.session,
+        actor=actor,
+        dispute_id=dispute_id,
+        action=action,
+        payload=payload,
+        expected_version=expected_version,
+        now=request_now(),
+        settings=settings(),
+    )
 
 
 @disputes_bp.route("/<string:dispute_id>/parties/<int:party_id>/reveal")
@@ -320,19 +345,24 @@ class PartyReveal(MethodView):
     def post(self, data, dispute_id, party_id):
         """A party's full ID number, phone or address, for roles that need it; written to the
         access log."""
-        value = case_files.reveal_party_field(
-            db.session,
-            actor=current_actor(),
-            dispute_id=dispute_id,
-            party_id=party_id,
-            field=data["field"],
-            purpose=data["purpose"],
-            vault=vault(),
-            ip=request.remote_addr,
-            now=request_now(),
-        )
+        value = reveal_party(current_actor(), dispute_id, party_id, data["field"], data["purpose"])
         db.session.commit()
         return {"field": data["field"], "value": value}
+
+
+def reveal_party(actor, dispute_id: str, party_id: int, field: str, purpose: str):
+    """A party's full ID number, phone or address, access-logged — the API's and the console's."""
+    return case_files.reveal_party_field(
+        db.session,
+        actor=actor,
+        dispute_id=dispute_id,
+        party_id=party_id,
+        field=field,
+        purpose=purpose,
+        vault=vault(),
+        ip=request.remote_addr,
+        now=request_now(),
+    )
 
 
 @disputes_bp.route("/<string:dispute_id>/attachments")
@@ -345,18 +375,8 @@ class Attachments(MethodView):
     )
     def post(self, form, dispute_id):
         """Upload a photo or a signed agreement (multipart field `file`); checked on content."""
-        upload = request.files.get("file")
-        if upload is None:
-            raise ValidationFailed("请选择要上传的文件", code="file_required", field="file")
-        cfg = current_app.config
         allowed = attachments.PHOTO_TYPES if form["kind"] == "photo" else attachments.DOCUMENT_TYPES
-        checked = attachments.check(
-            upload.read(cfg["MAX_ATTACHMENT_BYTES"] + 1),
-            filename=upload.filename,
-            allowed=allowed,
-            max_bytes=cfg["MAX_ATTACHMENT_BYTES"],
-            field="file",
-        )
+        checked = checked_upload(allowed, "MAX_ATTACHMENT_BYTES")
         att, created = case_files.add_attachment(
             db.session,
             actor=current_actor(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import BytesIO
 from urllib.parse import quote
 
-from flask import request, send_file
+from flask import Response, request, send_file
 from flask.views import MethodView
 
 from api.auth import allow, current_actor, request_now, vault
@@ -78,9 +78,14 @@ class Paper(MethodView):
             now=request_now(),
         )
         db.session.commit()
-        response = send_file(BytesIO(paper.pdf), mimetype=PDF, max_age=0)
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="{paper.ascii_filename}"; '
-            f"filename*=UTF-8''{quote(paper.filename, safe='')}"
-        )
-        return response
+        return pdf_download(paper)
+
+
+def pdf_download(paper) -> Response:
+    """A printed paper as a PDF attachment (ASCII name, and the Chinese one per RFC 5987)."""
+    response = send_file(BytesIO(paper.pdf), mimetype=PDF, max_age=0)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{paper.ascii_filename}"; '
+        f"filename*=UTF-8''{quote(paper.filename, safe='')}"
+    )
+    return response

@@ -75,27 +75,31 @@ class Login(MethodView):
     @auth_bp.alt_response(429, description="同一地址失败过多 (too_many_requests)")
     def post(self, data):
         """Log in with username and password; one login = one device's token family."""
-        cfg = current_app.config
-        now = request_now()
-        try:
-            user = logins.authenticate(
-                db.session,
-                username=data["username"],
-                password=data["password"],
-                ph=password_hasher(),
-                now=now,
-                max_failures=cfg["LOGIN_MAX_FAILURES"],
-                lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
-            )
-        except logins.InvalidCredentials:
-            db.session.commit()  # keep the failure count
-            raise
-        family = logins.start_family(
-            db.session, user=user, device_name=data["device_name"], now=now
-        )
+        user, family = sign_in(data["username"], data["password"], data["device_name"])
         tokens = issue_tokens(user, family)
         db.session.commit()
         return tokens
+
+
+def sign_in(username: str, password: str, device_name: str):
+    """(user, token family) of a login — the API's and the console's. A wrong password is
+    counted, and that count committed, before the error goes up."""
+    cfg = current_app.config
+    now = request_now()
+    try:
+        user = logins.authenticate(
+            db.session,
+            username=username,
+            password=password,
+            ph=password_hasher(),
+            now=now,
+            max_failures=cfg["LOGIN_MAX_FAILURES"],
+            lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+        )
+    except logins.InvalidCredentials:
+        db.session.commit()  # keep the failure count
+        raise
+    return user, logins.start_family(db.session, user=user, device_name=device_name, now=now)
 
 
 @auth_bp.route("/refresh")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import ValidationError
 
 from api.auth import allow, current_actor, request_now, vault
-from api.disputes import check_dates, inline_photos, settings, store
+from api.disputes import check_dates, checked_upload, inline_photos, settings, store
 from api.errors import flatten
 from api.inputs import Blueprint, dates_out_of_range, json_type_errors, large_json
 from api.schemas.disputes import ActionIn, DisputeIn
@@ -181,17 +181,7 @@ class Photo(MethodView):
     @sync_bp.alt_response(201, schema=PhotoOut, description="新保存的照片")
     def put(self, _form, sha256):
         """Upload a photo by its checksum (multipart `file`); the same photo twice is kept once."""
-        upload = request.files.get("file")
-        if upload is None:
-            raise ValidationFailed("请选择要上传的文件", code="file_required", field="file")
-        cfg = current_app.config
-        checked = attachments.check(
-            upload.read(cfg["MAX_PHOTO_BYTES"] + 1),
-            filename=upload.filename,
-            allowed=attachments.PHOTO_TYPES,
-            max_bytes=cfg["MAX_PHOTO_BYTES"],
-            field="file",
-        )
+        checked = checked_upload(attachments.PHOTO_TYPES, "MAX_PHOTO_BYTES")
         new = service.store_photo(checked=checked, sha256=sha256, store=store())
         body = {
             "sha256": checked.sha256,

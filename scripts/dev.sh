@@ -252,6 +252,7 @@ case "$cmd" in
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/python" scripts/imports.py
+    "$VENV/bin/python" scripts/views.py
     ;;
   *) die "usage: scripts/dev.sh {setup|env|db|run|test|psql|stop|lint|bench}" ;;
 esac

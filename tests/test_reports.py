@@ -562,7 +562,7 @@ def test_map_layers(client, db_session, month):
 
 
 def test_hot_spots_find_cases_close_in_space_and_time(db_session, month):
-    from geo import layers
+    from mediation.disputes import maps as layers
 
     scope = month["actors"]["center_staff"].case_scope
     # Every case of `month` was registered at the same spot of one cell: six October cases form

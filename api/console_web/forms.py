@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from api.errors import flatten
-from api.schemas.disputes import ActionIn
+from api.schemas.disputes import ActionIn, ListQuery
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
     COURT_OUTCOMES,
@@ -163,3 +163,68 @@ def payload_from_form(t: Transition, form) -> tuple[dict, dict[str, list[str]]]:
         return ActionIn().load(raw), {}
     except ValidationError as e:
         return {}, flatten(e.messages)
+
+
+def walk_in_payload(f, location: dict) -> dict:
+    """The walk-in registration form as the API's `DisputeIn` body (up to three parties)."""
+    parties = []
+    for i in range(3):
+        name = f.get(f"party{i}_name", "").strip()
+        if not name:
+            continue
+        parties.append(
+            {
+                "role": f.get(f"party{i}_role") or ("applicant" if i == 0 else "respondent"),
+                "kind": "person",
+                "name": name,
+                "id_number": f.get(f"party{i}_id_number", "").strip() or None,
+                "phone": f.get(f"party{i}_phone", "").strip() or None,
+            }
+        )
+    occurred = f.get("occurred_at", "").strip()
+    raw = {
+        "client_id": f.get("client_id") or None,
+        "location": location,
+        "occurred_at": f"{occurred}:00+08:00" if len(occurred) == 16 else occurred,
+        "category": f.get("category", ""),
+        "key_areas": [k for k in f.getlist("key_areas") if k],
+        "source": f.get("source") or "party_application",
+        "description": f.get("description", ""),
+        "people_involved": f.get("people_involved") or 0,
+        "parties": parties,
+    }
+    if f.get("amount", "").strip():
+        raw["amount"] = f["amount"].strip()
+    return raw
+
+
+LIST_FILTERS = (
+    "status",
+    "handling_level",
+    "risk_level",
+    "category",
+    "key_area",
+    "overdue",
+    "registered_from",
+    "registered_to",
+    "area",
+    "cursor",
+)
+MANY = ("status", "handling_level", "risk_level", "category", "key_area")
+
+
+def list_query(args, *, limit: int) -> tuple[dict, dict[str, list[str]]]:
+    """The case list's query string through the API's `ListQuery`: (filters, limit, cursor) as
+    keyword arguments of `queries.list_disputes`, and the errors (then no filter at all)."""
+    raw = {}
+    for key in LIST_FILTERS:
+        values = [v for v in args.getlist(key) if v]
+        if values:
+            raw[key] = values if key in MANY else values[0]
+    errors = {}
+    try:
+        loaded = ListQuery().load({**raw, "limit": limit})
+    except ValidationError as e:
+        errors, loaded = flatten(e.messages), {"limit": limit}
+    page = {"limit": loaded.pop("limit"), "cursor": loaded.pop("cursor", None)}
+    return {"filters": loaded, **page}, errors

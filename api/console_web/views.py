@@ -22,21 +22,30 @@ from flask import url_for as _url_for
 from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 
-from api.auth import allow, password_hasher, request_now, vault
-from api.console import TOWNSHIP_VIEWERS, VIEWERS, XLSX, report_settings
+import api.maps as maps
+from api.auth import allow, request_now
+from api.console import (
+    TOWNSHIP_VIEWERS,
+    VIEWERS,
+    XLSX,
+    dashboard_figures,
+    log_export,
+    report_settings,
+)
 from api.console_web.core import STATIC, bp, console_actor, error_page, gzip_json
-from api.console_web.forms import fields_of, payload_from_form
-from api.disputes import CASE_ROLES, REGISTRARS, check_dates, settings, store
+from api.console_web.forms import fields_of, list_query, payload_from_form, walk_in_payload
+from api.disputes import CASE_ROLES, REGISTRARS, act, register, reveal_party
 from api.errors import flatten, http_status
-from api.schemas.disputes import DisputeIn, ListQuery
+from api.schemas.disputes import DisputeIn
 from api.security import limited
+from api.sessions import sign_in
 from core.clock import BUSINESS_TZ
 from core.db import db
 from core.errors import DomainError, NotFound, ValidationFailed
-from geo import layers, pick
+from geo import pick
 from geo.scope import AreaScope, sql_params
-from mediation.disputes import access, flow, queries, registration
-from mediation.disputes import files as case_files
+from mediation.disputes import access, queries
+from mediation.disputes import maps as layers
 from mediation.disputes.available import available_actions, blocked_by_leader
 from mediation.disputes.enums import (
     CATEGORIES,
@@ -56,7 +65,7 @@ from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
 from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
-from mediation.users import access_log, logins
+from mediation.users import logins
 from mediation.users.enums import (
     ADMIN,
     CENTER_STAFF,
@@ -70,6 +79,7 @@ from mediation.users.models import User, UserRole
 
 ANYONE = ()  # @allow() = every role
 SIMPLIFY_M = {"village": 30.0, "cell": 8.0}
+OPEN_ON_MAP = ["registered", "accepted", "mediating", "agreed", "follow_up", "reopened"]
 
 
 def url_for(endpoint: str, **values) -> str:
@@ -108,36 +118,27 @@ def login():
     """Log in with the same accounts and lockout as the API."""
     if request.method == "GET":
         return render_template("console/login.html", next=request.args.get("next", ""))
-    cfg = current_app.config
-    now = request_now()
     username = request.form.get("username", "")
     try:
-        user = logins.authenticate(
-            db.session,
-            username=username,
-            password=request.form.get("password", ""),
-            ph=password_hasher(),
-            now=now,
-            max_failures=cfg["LOGIN_MAX_FAILURES"],
-            lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
-        )
+        user, family = sign_in(username, request.form.get("password", ""), "综治中心工作台")
     except DomainError as e:
         db.session.commit()  # keep the failure count
-        page = render_template(
-            "console/login.html",
-            error=e.message,
-            username=username,
-            next=request.form.get("next", ""),
-        )
-        return page, http_status(e)
-    family = logins.start_family(db.session, user=user, device_name="综治中心工作台", now=now)
+        return _login_page(error=e.message, username=username), http_status(e)
     db.session.commit()
+    _start_session(user.id, family.id)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def _login_page(**values) -> str:
+    return render_template("console/login.html", next=request.form.get("next", ""), **values)
+
+
+def _start_session(uid: int, family_id: int) -> None:
     session.clear()
     session.permanent = True
-    session["uid"], session["fam"] = user.id, family.id
+    session["uid"], session["fam"] = uid, family_id
     g.pop("csrf_token", None)
     generate_csrf()  # a fresh token for the new session
-    return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/logout", endpoint="logout")
@@ -189,9 +190,16 @@ def _scope_len() -> int:
 @allow(*CASE_ROLES)
 def queue():
     """New and escalated cases waiting for this level: accept, dispatch or send back."""
-    actor, now = console_actor(), request_now()
-    level = _my_level()
-    area = console.default_area(actor.case_scope)
+    actor, level = console_actor(), _my_level()
+    lists = _queue_lists(actor, level, console.default_area(actor.case_scope), request_now())
+    return render_template(
+        "console/queue.html", **lists, level_label=LEVEL_LABELS.get(level, level)
+    )
+
+
+def _queue_lists(actor, level: str, area: str, now) -> dict[str, list[dict]]:
+    """New cases at my level; for the supervising roles also escalations waiting for my level,
+    open RED/ORANGE cases and overdue ones (the API's supervision lists)."""
 
     def supervised(kind: str, sort: str, limit: int) -> list[dict]:
         return list(
@@ -226,58 +234,29 @@ def queue():
     if actor.has(*VIEWERS):
         high_risk = supervised("high_risk", "risk", 50)
         overdue = supervised("overdue", "due", 20)
-    return render_template(
-        "console/queue.html",
-        escalations=escalations,
-        new=new["items"],
-        overdue=overdue,
-        high_risk=high_risk,
-        level_label=LEVEL_LABELS.get(level, level),
-    )
+    return {
+        "escalations": escalations,
+        "new": new["items"],
+        "overdue": overdue,
+        "high_risk": high_risk,
+    }
 
 
-LIST_FILTERS = (
-    "status",
-    "handling_level",
-    "risk_level",
-    "category",
-    "key_area",
-    "overdue",
-    "registered_from",
-    "registered_to",
-    "area",
-    "cursor",
-)
+CASE_LABELS = {
+    "statuses": STATUS_LABELS,
+    "levels": LEVEL_LABELS,
+    "risks": RISK_LABELS,
+    "categories": CATEGORIES,
+    "key_areas": KEY_AREAS,
+}
 
 
 @bp.get("/cases", endpoint="cases")
 @allow(*CASE_ROLES)
 def cases():
     """Cases of my area with filters, newest first, keyset paging (the API's list query)."""
-    raw = {}
-    for key in LIST_FILTERS:
-        values = [v for v in request.args.getlist(key) if v]
-        if not values:
-            continue
-        raw[key] = (
-            values
-            if key in ("status", "handling_level", "risk_level", "category", "key_area")
-            else values[0]
-        )
-    errors = {}
-    try:
-        args = ListQuery().load({**raw, "limit": 30})
-    except ValidationError as e:
-        errors, args = flatten(e.messages), {"limit": 30}
-    limit, cursor = args.pop("limit"), args.pop("cursor", None)
-    page = queries.list_disputes(
-        db.session,
-        actor=console_actor(),
-        filters=args,
-        now=request_now(),
-        limit=limit,
-        cursor=cursor,
-    )
+    query, errors = list_query(request.args, limit=30)
+    page = queries.list_disputes(db.session, actor=console_actor(), now=request_now(), **query)
     keep = [(k, v) for k, vs in request.args.lists() if k != "cursor" for v in vs if v]
     return render_template(
         "console/cases.html",
@@ -285,11 +264,7 @@ def cases():
         errors=errors,
         chosen=request.args,
         keep=keep,
-        statuses=STATUS_LABELS,
-        levels=LEVEL_LABELS,
-        risks=RISK_LABELS,
-        categories=CATEGORIES,
-        key_areas=KEY_AREAS,
+        **CASE_LABELS,
     )
 
 
@@ -325,8 +300,9 @@ def _case_page(
     case = queries.detail(db.session, actor=actor, dispute_id=dispute_id, now=now)
     dispute = access.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
     leaders = _leaders(dispute)
+    parties = {str(p.id): f"{PARTY_ROLES[p.role]} {p.name}" for p in dispute.parties}
     actions = [
-        (t, fields_of(t, level=dispute.handling_level, leaders=leaders))
+        (t, fields_of(t, level=dispute.handling_level, leaders=leaders, parties=parties))
         for t in available_actions(actor, dispute)
     ]
     can_reveal = {f: actor.has(*roles) for f, roles in REVEAL_ROLES.items()}
@@ -376,49 +352,40 @@ def case(dispute_id):
 @allow(*CASE_ROLES)
 def case_action(dispute_id, action):
     """Take one step of the flow through `flow.act`; a refusal is shown beside its field."""
-    t = TRANSITIONS.get(action)
-    if t is None:
-        raise NotFound("未知的操作", code="unknown_action")
+    t = _transition(action)
     payload, errors = payload_from_form(t, request.form)
-    values = request.form.to_dict()
     if errors:
-        return _case_page(
-            dispute_id,
-            status=422,
-            open_action=action,
-            errors=errors,
-            message="提交的内容有误，请检查标出的字段",
-            values=values,
-        )
+        return _action_refused(dispute_id, action, 422, errors, "提交的内容有误，请检查标出的字段")
     try:
         with db.session.begin_nested():  # a refused move leaves the case as it was
-            flow.act(
-                db.session,
-                actor=console_actor(),
-                dispute_id=dispute_id,
-                action=action,
-                payload=payload,
-                expected_version=payload.get("expected_version"),
-                now=request_now(),
-                settings=settings(),
-            )
+            act(console_actor(), dispute_id, action, payload, payload.get("expected_version"))
     except NotFound:
         raise
     except DomainError as e:
-        fields = dict(e.fields)
-        if not fields:
-            fields = {"_action": [e.message]}
-        return _case_page(
-            dispute_id,
-            status=http_status(e),
-            open_action=action,
-            errors=fields,
-            message=e.message,
-            values=values,
-        )
+        fields = dict(e.fields) or {"_action": [e.message]}
+        return _action_refused(dispute_id, action, http_status(e), fields, e.message)
     db.session.commit()
     flash(f"已{t.label}", "ok")
     return redirect(url_for("case", dispute_id=dispute_id))
+
+
+def _transition(action: str):
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise NotFound("未知的操作", code="unknown_action")
+    return t
+
+
+def _action_refused(dispute_id, action: str, status: int, errors: dict, message: str):
+    """The case page again, the action's form open with its errors and what was typed."""
+    return _case_page(
+        dispute_id,
+        status=status,
+        open_action=action,
+        errors=errors,
+        message=message,
+        values=request.form.to_dict(),
+    )
 
 
 @bp.post("/cases/<string:dispute_id>/parties/<int:party_id>/reveal", endpoint="reveal")
@@ -426,32 +393,17 @@ def case_action(dispute_id, action):
 @limited("REVEAL_RATE_LIMIT")
 def reveal(dispute_id, party_id):
     """Show a party's full ID number or phone once, with a purpose (written to the access log)."""
-    field = request.form.get("field", "")
+    field, purpose = request.form.get("field", ""), request.form.get("purpose", "")
     try:
-        value = case_files.reveal_party_field(
-            db.session,
-            actor=console_actor(),
-            dispute_id=dispute_id,
-            party_id=party_id,
-            field=field,
-            purpose=request.form.get("purpose", ""),
-            vault=vault(),
-            ip=request.remote_addr,
-            now=request_now(),
-        )
+        value = reveal_party(console_actor(), dispute_id, party_id, field, purpose)
     except NotFound:
         raise
     except DomainError as e:
-        return _case_page(
-            dispute_id,
-            status=http_status(e),
-            errors={f"reveal_{party_id}": [e.message]},
-            message=e.message,
-        )
+        errors = {f"reveal_{party_id}": [e.message]}
+        return _case_page(dispute_id, status=http_status(e), errors=errors, message=e.message)
     db.session.commit()
-    return _case_page(
-        dispute_id, revealed={"party_id": party_id, "field": field, "value": value or "（未登记）"}
-    )
+    revealed = {"party_id": party_id, "field": field, "value": value or "（未登记）"}
+    return _case_page(dispute_id, revealed=revealed)
 
 
 # ------------------------------------------------------------------ dashboard and map
@@ -478,39 +430,33 @@ def _date_arg(name: str) -> date | None:
 @allow(*VIEWERS)
 def dashboard():
     """The Fengqiao measures with their definitions, trend, breakdowns, child areas (ECharts)."""
-    now = request_now()
     area = _area_arg()
-    data = console.dashboard(
-        db.session,
-        scope=console_actor().case_scope,
-        area=area,
-        period=console.check_period(_date_arg("from"), _date_arg("to"), now),
-        now=now,
-        first_visit_days=report_settings().first_visit_days,
-    )
+    data = dashboard_figures(console_actor().case_scope, area, _date_arg("from"), _date_arg("to"))
     rates = [(k, label, d) for k, label, _n, _d, d in report_metrics.RATES]
     return render_template(
-        "console/dashboard.html",
-        data=data,
-        rates=rates,
-        chart_json=json.dumps(
-            {
-                "trend": data["trend"],
-                "counts": data["counts"],
-                "children": [
-                    {
-                        "name": c["name"],
-                        "code": c["code"],
-                        "counts": c["counts"],
-                        "measures": c["measures"],
-                    }
-                    for c in data["children"]
-                ],
-                "labels": {k: v["label"] for k, v in data["definitions"].items()},
-            },
-            ensure_ascii=False,
-            default=str,
-        ),
+        "console/dashboard.html", data=data, rates=rates, chart_json=_chart_json(data)
+    )
+
+
+def _chart_json(data: dict) -> str:
+    """What the dashboard's charts draw."""
+    return json.dumps(
+        {
+            "trend": data["trend"],
+            "counts": data["counts"],
+            "children": [
+                {
+                    "name": c["name"],
+                    "code": c["code"],
+                    "counts": c["counts"],
+                    "measures": c["measures"],
+                }
+                for c in data["children"]
+            ],
+            "labels": {k: v["label"] for k, v in data["definitions"].items()},
+        },
+        ensure_ascii=False,
+        default=str,
     )
 
 
@@ -520,24 +466,25 @@ def map_page():
     """Village (or cell) choropleth from the project's own polygons and case points."""
     area = _area_arg()
     info = console.check_area(db.session, scope=console_actor().case_scope, code=area)
-    return render_template(
-        "console/map.html",
-        area=info,
-        config=json.dumps(
-            {
-                "areas": url_for("map_areas", area=area),
-                "cases": url_for("map_cases", area=area),
-                "hotspots": url_for("map_hotspots", area=area),
-                "drill": url_for("map", area="__code__") if len(area) < 12 else "",
-                "dashboard": url_for("dashboard", area="__code__"),
-                "case_url": url_for("case", dispute_id="__id__"),
-                "tiles": current_app.config.get("CONSOLE_TILE_URL") or "",
-                "risk_labels": RISK_LABELS,
-                "status_labels": STATUS_LABELS,
-                "categories": CATEGORIES,
-            },
-            ensure_ascii=False,
-        ),
+    return render_template("console/map.html", area=info, config=_map_config(area))
+
+
+def _map_config(area: str) -> str:
+    """The map page's URLs and labels, for its script."""
+    return json.dumps(
+        {
+            "areas": url_for("map_areas", area=area),
+            "cases": url_for("map_cases", area=area),
+            "hotspots": url_for("map_hotspots", area=area),
+            "drill": url_for("map", area="__code__") if len(area) < 12 else "",
+            "dashboard": url_for("dashboard", area="__code__"),
+            "case_url": url_for("case", dispute_id="__id__"),
+            "tiles": current_app.config.get("CONSOLE_TILE_URL") or "",
+            "risk_labels": RISK_LABELS,
+            "status_labels": STATUS_LABELS,
+            "categories": CATEGORIES,
+        },
+        ensure_ascii=False,
     )
 
 
@@ -546,11 +493,11 @@ def map_page():
 def map_areas():
     """Choropleth layer (WGS-84 — the polygons are the base map), simplified and gzip'd."""
     area = _area_arg()
-    level = "cell" if len(area) >= 12 else "village"
+    parent, level = maps.area_level(area[:12], None)
     return gzip_json(
         layers.area_figures_layer(
             db.session,
-            parent=area[:12],
+            parent=parent,
             level=level,
             now=request_now(),
             system="wgs84",
@@ -563,16 +510,14 @@ def map_areas():
 @allow(*VIEWERS)
 def map_cases():
     """Open case points of the area (no personal data)."""
-    area = _area_arg()
     return gzip_json(
-        layers.case_points(
+        maps.case_points(
             db.session,
             scope=console_actor().case_scope,
-            area=area,
+            area=_area_arg(),
             bbox=None,
-            statuses=["registered", "accepted", "mediating", "agreed", "follow_up", "reopened"],
+            statuses=OPEN_ON_MAP,
             risks=None,
-            since=None,
             system="wgs84",
             limit=2000,
             now=request_now(),
@@ -584,20 +529,9 @@ def map_cases():
 @allow(*VIEWERS)
 def map_hotspots():
     """Hot spots of the last 30 days (the API's defaults: ≥ 3 cases within 200 m)."""
-    now = request_now()
-    area = _area_arg()
-    today = now.astimezone(BUSINESS_TZ).date()
-    period = console.check_period(date.fromordinal(today.toordinal() - 29), today, now)
     return gzip_json(
-        layers.hot_spots(
-            db.session,
-            scope=console_actor().case_scope,
-            area=area,
-            start=period.start_at,
-            end=period.end_at,
-            radius_m=200.0,
-            min_cases=3,
-            system="wgs84",
+        maps.hot_spots(
+            db.session, scope=console_actor().case_scope, area=_area_arg(), now=request_now()
         )
     )
 
@@ -620,6 +554,22 @@ def reports_page():
     """Village heads: this month's report of their village; township: who submitted, who is late."""
     actor, now = console_actor(), request_now()
     month = _month_arg()
+    township, late = _township_reports(actor, month, now)
+    return render_template(
+        "console/reports.html",
+        month=month,
+        due=reports.due_at(month, report_settings()),
+        villages=_village_reports(actor, month, now),
+        township=township,
+        late=late,
+        columns=[(k, label) for k, label, _d in report_metrics.COUNTS][:12],
+        rates=[(k, label) for k, label, _n, _d, _x in report_metrics.RATES],
+        now=now,
+    )
+
+
+def _village_reports(actor, month: str, now) -> list[dict]:
+    """The versions of my villages' reports of the month (the draft made when there is none)."""
     villages = []
     for code in _village_codes():
         found = reports.versions(db.session, actor=actor, area_code=code, month=month)
@@ -632,38 +582,27 @@ def reports_page():
             db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
         villages.append({"code": code, "name": name, "versions": found})
-    township, late = None, []
-    if actor.has(*TOWNSHIP_VIEWERS):
-        area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
-        late = reports.late_villages(
-            db.session,
-            scope_clause_params=sql_params(AreaScope(frozenset({area}))),
-            month=month,
-            now=now,
-            settings=report_settings(),
-        )
-        if len(area) == 9:
-            township = reports.compile_township(
-                db.session,
-                actor=actor,
-                township=area,
-                month=month,
-                now=now,
-                settings=report_settings(),
-            )
-    columns = [(k, label) for k, label, _d in report_metrics.COUNTS][:12]
-    rates = [(k, label) for k, label, _n, _d, _x in report_metrics.RATES]
-    return render_template(
-        "console/reports.html",
+    return villages
+
+
+def _township_reports(actor, month: str, now) -> tuple[dict | None, list]:
+    """(the township's compiled report, the villages late with theirs) for township viewers."""
+    if not actor.has(*TOWNSHIP_VIEWERS):
+        return None, []
+    area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
+    late = reports.late_villages(
+        db.session,
+        scope_clause_params=sql_params(AreaScope(frozenset({area}))),
         month=month,
-        due=reports.due_at(month, report_settings()),
-        villages=villages,
-        township=township,
-        late=late,
-        columns=columns,
-        rates=rates,
         now=now,
+        settings=report_settings(),
     )
+    if len(area) != 9:
+        return None, late
+    township = reports.compile_township(
+        db.session, actor=actor, township=area, month=month, now=now, settings=report_settings()
+    )
+    return township, late
 
 
 def _report_redirect(report_id: int, month: str):
@@ -727,25 +666,10 @@ def report_export(report_id):
     actor = console_actor()
     report = reports.get_report(db.session, actor=actor, report_id=report_id)
     compiled = reports.compile_version(db.session, report=report)
-    access_log.log_access(
-        db.session,
-        actor=actor,
-        action="export",
-        record_type="report:village",
-        record_id=str(report.id),
-        field="xlsx",
-        purpose="工作台导出",
-        ip=request.remote_addr,
-        now=request_now(),
-    )
-    db.session.commit()
+    log_export("report:village", str(report.id), "xlsx", None, actor=actor)  # commits
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.xlsx"
-    return send_file(
-        io.BytesIO(exports.report_workbook(compiled)),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=name,
-    )
+    workbook = io.BytesIO(exports.report_workbook(compiled))
+    return send_file(workbook, mimetype=XLSX, as_attachment=True, download_name=name)
 
 
 # ------------------------------------------------------------------ inbox
@@ -810,73 +734,34 @@ def register_form():
 @allow(*REGISTRARS)
 def register_post():
     """Register the walk-in dispute through the API's registration use case."""
-    f = request.form
-    values = f.to_dict()
-    errors: dict[str, list[str]] = {}
-    lon, lat = f.get("lon", "").strip(), f.get("lat", "").strip()
-    if lon and lat:
-        location = {"lon": lon, "lat": lat, "crs": "wgs84"}
-    elif f.get("village"):
-        point = pick.point_in_area(db.session, f["village"])
-        if point is None or not console_actor().map_scope.contains_code(f["village"]):
-            return _walk_in_form({"village": ["村（社区）不存在或不在您的管辖范围内"]}, values, 422)
-        location = {"lon": point[0], "lat": point[1], "crs": "wgs84"}
-    else:
-        return _walk_in_form(
-            {"location": ["请在地图上点选发生地点，或选择村（社区）"]}, values, 422
-        )
-    parties = []
-    for i in range(3):
-        name = f.get(f"party{i}_name", "").strip()
-        if not name:
-            continue
-        parties.append(
-            {
-                "role": f.get(f"party{i}_role") or ("applicant" if i == 0 else "respondent"),
-                "kind": "person",
-                "name": name,
-                "id_number": f.get(f"party{i}_id_number", "").strip() or None,
-                "phone": f.get(f"party{i}_phone", "").strip() or None,
-            }
-        )
-    occurred = f.get("occurred_at", "").strip()
-    raw = {
-        "client_id": f.get("client_id") or None,
-        "location": location,
-        "occurred_at": f"{occurred}:00+08:00" if len(occurred) == 16 else occurred,
-        "category": f.get("category", ""),
-        "key_areas": [k for k in f.getlist("key_areas") if k],
-        "source": f.get("source") or "party_application",
-        "description": f.get("description", ""),
-        "people_involved": f.get("people_involved") or 0,
-        "parties": parties,
-    }
-    if f.get("amount", "").strip():
-        raw["amount"] = f["amount"].strip()
+    values = request.form.to_dict()
+    location, errors = _walk_in_location(request.form)
+    if errors:
+        return _walk_in_form(errors, values, 422)
     try:
-        data = DisputeIn().load(raw)
+        data = DisputeIn().load(walk_in_payload(request.form, location))
+        with db.session.begin_nested():
+            done = register(console_actor(), data, photos=[])
     except ValidationError as e:
         return _walk_in_form(flatten(e.messages), values, 422)
-    now = request_now()
-    try:
-        check_dates(data, now)
-        with db.session.begin_nested():
-            done = registration.register_dispute(
-                db.session,
-                actor=console_actor(),
-                data=data,
-                photos=[],
-                now=now,
-                settings=settings(),
-                vault=vault(),
-                store=store(),
-            )
     except DomainError as e:
-        errors = dict(e.fields) or {"location": [e.message]}
-        return _walk_in_form(errors, values, http_status(e))
+        return _walk_in_form(dict(e.fields) or {"location": [e.message]}, values, http_status(e))
     db.session.commit()
     flash(f"已登记，案件编号 {done.dispute.case_number}", "ok")
     return redirect(url_for("case", dispute_id=done.dispute.id))
+
+
+def _walk_in_location(f) -> tuple[dict | None, dict[str, list[str]]]:
+    """(location, errors) of the walk-in form: the point picked on the map, else the village's."""
+    lon, lat = f.get("lon", "").strip(), f.get("lat", "").strip()
+    if lon and lat:
+        return {"lon": lon, "lat": lat, "crs": "wgs84"}, {}
+    if not f.get("village"):
+        return None, {"location": ["请在地图上点选发生地点，或选择村（社区）"]}
+    point = pick.point_in_area(db.session, f["village"])
+    if point is None or not console_actor().map_scope.contains_code(f["village"]):
+        return None, {"village": ["村（社区）不存在或不在您的管辖范围内"]}
+    return {"lon": point[0], "lat": point[1], "crs": "wgs84"}, {}
 
 
 # ------------------------------------------------------------------ screening coverage
@@ -899,11 +784,40 @@ def screening_page():
     screening service's own figures: `monthly_coverage`, `campaign_coverage`)."""
     actor, now = console_actor(), request_now()
     area = _area_arg()
-    info = console.check_area(db.session, scope=actor.case_scope, code=area)
+    month = _screening_month(now)
+    coverage = _coverage(actor, area, month)
+    return render_template(
+        "console/screening.html",
+        area=console.check_area(db.session, scope=actor.case_scope, code=area),
+        month=month,
+        coverage=coverage,
+        items=coverage["items"],
+        **_campaigns_in(actor, area, month, now),
+        kinds=CAMPAIGN_KINDS,
+        now=now,
+        drill=len(area) < 12,
+    )
+
+
+def _screening_month(now) -> str:
+    """The `month` asked for (this month by default), checked and written YYYY-MM."""
     month = request.args.get("month") or now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
     first, _last = screening_campaigns.month_bounds(month)
-    month = first.strftime("%Y-%m")
+    return first.strftime("%Y-%m")
+
+
+def _coverage(actor, area: str, month: str) -> dict:
+    """The screening service's monthly coverage, each cell's state read for the page."""
     coverage = screening_coverage.monthly_coverage(db.session, actor=actor, area=area, month=month)
+    if coverage["level"] == "cell":
+        for item in coverage["items"]:
+            item["state"], item["state_label"] = _cell_state(item)
+    return coverage
+
+
+def _campaigns_in(actor, area: str, month: str, now, limit: int = 20) -> dict:
+    """The month's campaigns on the area's branch of the tree, each with its coverage, and the
+    names of their areas."""
     campaigns = []
     for c in screening_campaigns.list_campaigns(
         db.session, actor=actor, filters={"month": month}, limit=50
@@ -914,27 +828,16 @@ def screening_page():
             db.session, actor=actor, campaign_id=c.id, now=now
         )
         campaigns.append({"c": c, "due_at": cov["due_at"], "totals": cov["totals"]})
-        if len(campaigns) == 20:
+        if len(campaigns) == limit:
             break
-    names = dict(
+    names = _area_names({x["c"].area_code for x in campaigns})
+    return {"campaigns": campaigns, "area_names": names}
+
+
+def _area_names(codes) -> dict[str, str]:
+    return dict(
         db.session.execute(
             db.text("SELECT code, name FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
-            {"c": sorted({x["c"].area_code for x in campaigns})},
+            {"c": sorted(codes)},
         ).all()
-    )
-    items = coverage["items"]
-    if coverage["level"] == "cell":
-        for item in items:
-            item["state"], item["state_label"] = _cell_state(item)
-    return render_template(
-        "console/screening.html",
-        area=info,
-        month=month,
-        coverage=coverage,
-        items=items,
-        campaigns=campaigns,
-        area_names=names,
-        kinds=CAMPAIGN_KINDS,
-        now=now,
-        drill=len(area) < 12,
     )

@@ -32,6 +32,15 @@ STATUSES = tuple(STATUS_LABELS)
 OPEN_STATUSES = frozenset({REGISTERED, ACCEPTED, MEDIATING, AGREED, FOLLOW_UP, REOPENED})
 CLOSED_STATUSES = frozenset({RESOLVED, ARCHIVED, REJECTED, TERMINATED, WITHDRAWN, REFERRED})
 
+
+def sql_list(statuses: frozenset[str]) -> str:
+    """A set of statuses as an SQL literal list, e.g. `('registered', 'accepted')`, in the order
+    of STATUSES (literals, not a bound array, so the planner can use partial indexes)."""
+    return "(" + ", ".join(f"'{s}'" for s in STATUSES if s in statuses) + ")"
+
+
+OPEN_STATUSES_SQL = sql_list(OPEN_STATUSES)
+
 # Handling levels, lowest first
 GRID = "grid"
 VILLAGE = "village"

@@ -1,24 +1,24 @@
 """Map layers for the township console: areas with figures, case points, hot spots (PostGIS).
 
-Everything comes out as GeoJSON in the coordinate system the map asks for (GCJ-02 by default,
+They live with the disputes because they read the dispute table; geo lends them the shapes,
+the simplification and the coordinate systems. Everything comes out as GeoJSON in the coordinate system the map asks for (GCJ-02 by default,
 as Chinese web maps draw it). Case points carry no personal data.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.errors import ValidationFailed
 from geo import crs
 from geo.areas import geometry_in, simplify_sql
 from geo.scope import SQL_INSIDE, AreaScope, sql_params
+from mediation.disputes.enums import OPEN_STATUSES_SQL
 
-OPEN = "('registered', 'accepted', 'mediating', 'agreed', 'follow_up', 'reopened')"
+OPEN = OPEN_STATUSES_SQL
 
 
 def area_figures_layer(
@@ -81,30 +81,6 @@ FROM shapes s LEFT JOIN counts c ON c.code = s.code ORDER BY s.code"""
         for r in rows
     ]
     return {"type": "FeatureCollection", "features": features}
-
-
-def check_bbox(bbox: str | None, system: str) -> tuple[float, float, float, float] | None:
-    """`min_lon,min_lat,max_lon,max_lat` in `system` → the same box in WGS-84, or an error."""
-    if not bbox:
-        return None
-    try:
-        parts = [float(x) for x in bbox.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
-        raise ValidationFailed(
-            "范围应为 最小经度,最小纬度,最大经度,最大纬度", code="invalid_bbox", field="bbox"
-        )
-    x0, y0, x1, y1 = parts
-    if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
-        raise ValidationFailed(
-            "范围不正确：经度在前、纬度在后，且最小值小于最大值", code="invalid_bbox", field="bbox"
-        )
-    (a, b), (c, d) = (
-        (float(v) for v in crs.to_wgs84(x0, y0, system)),
-        (float(v) for v in crs.to_wgs84(x1, y1, system)),
-    )
-    return a, b, c, d
 
 
 def case_points(

@@ -130,6 +130,9 @@ class Config:
         # Monthly report: due before this day of the report month; drafts generated on that day
         # (02:00 Asia/Shanghai) for the month before.
         self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)
+        # A due day that is not a working day (weekend, holiday in the calendar) moves to the next
+        # working day, as 期间届满日遇节假日顺延 (民事诉讼法 Art 85); 0 keeps the calendar day.
+        self.REPORT_DUE_NEXT_WORKING_DAY = env("REPORT_DUE_NEXT_WORKING_DAY", "1") == "1"
         self.REPORT_DRAFT_DAY = _int("REPORT_DRAFT_DAY", 1)
         self.GROUP_MIN_PARTIES = _int("GROUP_MIN_PARTIES", 5)
         self.GROUP_MIN_PEOPLE = _int("GROUP_MIN_PEOPLE", 30)

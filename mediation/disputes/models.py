@@ -242,7 +242,7 @@ class CourtOutcome(db.Model):
     # The case's cell, for the report's index range (as on the other child rows).
     cell_code: Mapped[str] = mapped_column(String(15))
 
-    __table_args__ = (Index("ix_court_outcome_cell_created", "cell_code", "created_at"),)
+    __table_args__ = (Index("ix_court_outcome_cell_decided", "cell_code", "decided_on"),)
 
 
 class FollowUpVisit(db.Model):

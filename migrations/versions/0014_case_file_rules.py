@@ -51,7 +51,7 @@ def upgrade():
         sa.Column("cell_code", sa.String(15), nullable=False),
     )
     op.create_index("ix_court_outcome_dispute_id", "court_outcome", ["dispute_id"])
-    op.create_index("ix_court_outcome_cell_created", "court_outcome", ["cell_code", "created_at"])
+    op.create_index("ix_court_outcome_cell_decided", "court_outcome", ["cell_code", "decided_on"])
 
 
 def downgrade():

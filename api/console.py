@@ -38,9 +38,9 @@ from core.db import db
 from geo.bbox import check_bbox
 from geo.scope import AreaScope, sql_params
 from mediation.disputes import maps as layers
-from mediation.reports import console, exports, service
+from mediation.reports import console, drafting, exports, months, township_view, workbook
 from mediation.users.access_log import log_access
-from mediation.users.enums import CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
+from mediation.users.enums import ACCESS_EXPORT, CENTER_STAFF, COUNTY_ADMIN, LEADER, VILLAGE_ADMIN
 
 console_bp = Blueprint(
     "console",
@@ -61,10 +61,10 @@ CENTRE = (CENTER_STAFF, COUNTY_ADMIN)
 TOWNSHIP_VIEWERS = (CENTER_STAFF, LEADER, COUNTY_ADMIN)
 
 
-def report_settings() -> service.ReportSettings:
+def report_settings() -> months.ReportSettings:
     """Report settings from the app config."""
     cfg = current_app.config
-    return service.ReportSettings(
+    return months.ReportSettings(
         due_day=cfg["REPORT_DUE_DAY"],
         first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
     )
@@ -85,7 +85,7 @@ def log_export(kind: str, record_id: str, fmt: str, purpose: str | None, *, acto
     log_access(
         db.session,
         actor=actor or current_actor(),
-        action="export",
+        action=ACCESS_EXPORT,
         record_type=kind,
         record_id=record_id,
         field=fmt,
@@ -187,8 +187,8 @@ def _list_rows(kind: str, args: dict, area: str, now: datetime):
     """The rows of one supervision list (an iterator; the whole list for a download)."""
     if kind == "late_reports":
         console.check_area(db.session, scope=_scope(), code=area)
-        month = args.get("month") or service.report_month_of(now)
-        rows = service.late_villages(
+        month = args.get("month") or months.report_month_of(now)
+        rows = township_view.late_villages(
             db.session,
             scope_clause_params=sql_params(AreaScope(frozenset({area}))),
             month=month,
@@ -242,7 +242,7 @@ MONTH_PARAMETER = {
     "in": "path",
     "name": "month",
     "required": True,
-    "schema": {"type": "string", "pattern": service.MONTH_PATTERN},
+    "schema": {"type": "string", "pattern": months.MONTH_PATTERN},
     "description": "报送月份 YYYY-MM（统计上一个自然月）",
 }
 
@@ -353,15 +353,16 @@ class Drafts(MethodView):
         """Generate (or refresh) the drafts of every village of an area now (the scheduler does
         this on the configured day, and catches up after downtime); a village head drafts their
         own village's report. Refused until the month the report covers is over."""
-        month = service.check_month(month)
+        month = months.check_month(month)
         area = data["area"]
         actor = current_actor()
         # A village head (not also a centre) drafts inside the villages they head only.
         scope = actor.case_scope if actor.has(*CENTRE) else actor.scope_for(VILLAGE_ADMIN)
         console.check_area(db.session, scope=scope, code=area)
-        n = service.generate_drafts(
+        n = drafting.generate_drafts(
             db.session, month=month, now=request_now(), settings=report_settings(), within=area
         )
+        db.session.commit()
         return {"month": month, "drafts": n}
 
 
@@ -372,8 +373,8 @@ class VillageVersions(MethodView):
     @reports_bp.alt_response(422, description="月份格式应为 YYYY-MM (invalid_month)")
     def get(self, month, code):
         """Every version of a village's report for the month, newest first."""
-        return service.versions(
-            db.session, actor=current_actor(), area_code=code, month=service.check_month(month)
+        return drafting.versions(
+            db.session, actor=current_actor(), area_code=code, month=months.check_month(month)
         )
 
 
@@ -386,8 +387,8 @@ class TownshipReport(MethodView):
     def get(self, args, month, code):
         """The township's report: per village submitted on time / late / missing and its
         figures, plus the total. `format=xlsx|csv` downloads it (logged)."""
-        month = service.check_month(month)
-        compiled = service.compile_township(
+        month = months.check_month(month)
+        compiled = township_view.compile_township(
             db.session,
             actor=current_actor(),
             township=code,
@@ -405,9 +406,9 @@ def _export(compiled: dict, args: dict, *, kind: str, record_id: str):
         return compiled
     # Produced in full before it is logged (see log_export).
     if fmt == "csv":
-        out = exports.spool(exports.report_csv(compiled))
+        out = exports.spool(workbook.report_csv(compiled))
     else:
-        out = io.BytesIO(exports.report_workbook(compiled))
+        out = io.BytesIO(workbook.report_workbook(compiled))
     names = exports.report_file_names(compiled, fmt)
     log_export(kind, record_id, fmt, args.get("purpose"))
     if fmt == "csv":
@@ -421,7 +422,7 @@ class Report(MethodView):
     @reports_bp.response(200, ReportOut)
     def get(self, report_id):
         """One version of a village report."""
-        return service.get_report(db.session, actor=current_actor(), report_id=report_id)
+        return drafting.get_report(db.session, actor=current_actor(), report_id=report_id)
 
     @allow(VILLAGE_ADMIN)
     @reports_bp.arguments(ReportEditIn)
@@ -429,7 +430,7 @@ class Report(MethodView):
     @reports_bp.alt_response(409, description="已报送的月报不能再改 (report_submitted)")
     def patch(self, data, report_id):
         """Write the narrative (工作开展情况) and remarks of a draft."""
-        report = service.edit_draft(
+        report = drafting.edit_draft(
             db.session,
             actor=current_actor(),
             report_id=report_id,
@@ -447,7 +448,7 @@ class Refresh(MethodView):
     @reports_bp.alt_response(409, description="已报送的月报不能再刷新 (report_submitted)")
     def post(self, report_id):
         """Recompute a draft's figures from today's data (the narrative stays)."""
-        report = service.refresh_draft(
+        report = drafting.refresh_draft(
             db.session,
             actor=current_actor(),
             report_id=report_id,
@@ -468,7 +469,7 @@ class Submit(MethodView):
     )
     def post(self, data, report_id):
         """Submit: the draft becomes a frozen snapshot; the month's report reminder is done."""
-        report = service.submit(
+        report = drafting.submit(
             db.session,
             actor=current_actor(),
             report_id=report_id,
@@ -487,7 +488,7 @@ class Corrections(MethodView):
     @reports_bp.alt_response(409, description="已有未报送的版本，请在该版本上修改 (draft_exists)")
     def post(self, data, report_id):
         """Correct a submitted report: a new draft version (the old one is kept unchanged)."""
-        report = service.correct(
+        report = drafting.correct(
             db.session,
             actor=current_actor(),
             report_id=report_id,
@@ -507,6 +508,6 @@ class ReportExport(MethodView):
     @downloads(reports_bp)
     def get(self, args, report_id):
         """Download one village report version as xlsx, csv or json (logged)."""
-        report = service.get_report(db.session, actor=current_actor(), report_id=report_id)
-        compiled = service.compile_version(db.session, report=report)
+        report = drafting.get_report(db.session, actor=current_actor(), report_id=report_id)
+        compiled = township_view.compile_version(db.session, report=report)
         return _export(compiled, args, kind="report:village", record_id=str(report.id))

@@ -23,7 +23,7 @@ from api.schemas.sync import (
 from core.db import db
 from core.errors import ValidationFailed
 from mediation import attachments
-from mediation.sync import service
+from mediation.sync import photos, pull, push
 from mediation.users.enums import (
     CENTER_STAFF,
     COUNTY_ADMIN,
@@ -141,7 +141,7 @@ class Changes(MethodView):
     @sync_bp.response(200, ChangesOut)
     def get(self, args):
         """Everything that changed for me since the cursor (no cursor: a first, full sync)."""
-        return service.pull_changes(
+        return pull.pull_changes(
             db.session,
             actor=current_actor(),
             cursor=args.get("cursor"),
@@ -159,7 +159,7 @@ class Operations(MethodView):
     @sync_bp.response(200, OperationsOut)
     def post(self, data):
         """Apply a batch of offline operations; one answer per operation, in order."""
-        results = service.push_operations(
+        results = push.push_operations(
             db.session,
             actor=current_actor(),
             operations=data["operations"],
@@ -182,7 +182,7 @@ class Photo(MethodView):
     def put(self, _form, sha256):
         """Upload a photo by its checksum (multipart `file`); the same photo twice is kept once."""
         checked = checked_upload(attachments.PHOTO_TYPES, "MAX_PHOTO_BYTES")
-        new = service.store_photo(checked=checked, sha256=sha256, store=store())
+        new = photos.store_photo(checked=checked, sha256=sha256, store=store())
         body = {
             "sha256": checked.sha256,
             "size": len(checked.data),

@@ -876,9 +876,9 @@ def raw_report_statement(parent: str, level: str) -> str:
     """One statement: every grouped aggregation of the report as CTEs joined on the area."""
     import re
 
-    from mediation.reports import metrics
+    from mediation.reports import aggregates, metrics
 
-    queries = metrics._queries(metrics.GROUP_COLUMN[level], metrics._where(parent))
+    queries = aggregates._queries(metrics.GROUP_COLUMN[level], aggregates._where(parent))
     ctes = [f"{name} AS ({sql})" for name, sql in queries.items()]
     scalar = ["cases", "agreements", "visits", "visits_due", "escalations", "events"]
     breakdown = ["by_source", "by_category"]
@@ -896,11 +896,11 @@ def scenario_report(b: Bench) -> None:
     """The monthly report of the busiest township and of its county, next to one raw statement."""
     from core.clock import utcnow
     from core.db import db
-    from mediation.reports import metrics, service
+    from mediation.reports import aggregates, figures, months
 
-    settings = service.ReportSettings()
-    month = service.report_month_of(utcnow())
-    period = service.covered_period(month)
+    settings = months.ReportSettings()
+    month = months.report_month_of(utcnow())
+    period = months.covered_period(month)
     township = busiest_township(b)
     county = township[:6]
     rounds = max(3, b.args.rounds // 20)
@@ -910,7 +910,7 @@ def scenario_report(b: Bench) -> None:
                 "monthly report: township",
                 township,
                 "village",
-                lambda: service.village_figures(
+                lambda: figures.village_figures(
                     db.session, township=township, month=month, settings=settings
                 ),
             ),
@@ -919,13 +919,15 @@ def scenario_report(b: Bench) -> None:
                 county,
                 "township",
                 lambda: (
-                    metrics.area_rows(db.session, parent=county, level="township", period=period),
-                    service._screening(db.session, parent=county, level="township", period=period),
+                    aggregates.area_rows(
+                        db.session, parent=county, level="township", period=period
+                    ),
+                    figures._screening(db.session, parent=county, level="township", period=period),
                 ),
             ),
         ):
             sql = raw_report_statement(parent, level)
-            p = metrics._params(parent, [period], settings.first_visit_days)
+            p = aggregates._params(parent, [period], settings.first_visit_days)
             fn()
             conn.execute(sql, p).fetchall()
             product = stats(timed(fn, rounds))
@@ -950,7 +952,7 @@ def scenario_sync(b: Bench) -> None:
     elsewhere in the same moments (change log of the whole province)."""
     from core.db import db
     from mediation.sync import cursor as cursors
-    from mediation.sync import service
+    from mediation.sync import pull
     from mediation.users.actor import load_actor
     from mediation.users.models import User
 
@@ -971,16 +973,14 @@ def scenario_sync(b: Bench) -> None:
         actor = load_actor(db.session, user=user, today=now.date())
         rounds = max(5, b.args.rounds // 10)
         for _ in range(rounds):
-            start = cursors.encode(
-                cursors.Position(service.horizon(db.session) - 1, cursors.MAX_ID)
-            )
+            start = cursors.encode(cursors.Position(pull.horizon(db.session) - 1, cursors.MAX_ID))
             db.session.rollback()
             conn.execute(noise, {"v": village, "n": 2500})
             conn.execute(change, {"v": village})
             conn.execute(noise, {"v": village, "n": 2500})
             with captured(db.engine) as stmts:
                 t0 = time.perf_counter()
-                page = service.pull_changes(
+                page = pull.pull_changes(
                     db.session, actor=actor, cursor=start, limit=100, now=now, config={}
                 )
                 product_ms.append((time.perf_counter() - t0) * 1000)

@@ -24,8 +24,8 @@ from core.clock import BUSINESS_TZ, utcnow
 from core.db import db
 from mediation.disputes import scheduled as disputes_jobs
 from mediation.reminders import service
+from mediation.reports import drafting, months
 from mediation.reports import scheduled as reports_jobs
-from mediation.reports import service as reports
 from mediation.screening import campaigns
 from mediation.screening import scheduled as screening_jobs
 
@@ -64,18 +64,18 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
         return disputes_jobs.daily_digest(db.session, now=now)
 
     def monthly(now):
-        return reports_jobs.monthly_report_reminders(
+        n = reports_jobs.monthly_report_reminders(
             db.session, now=now, due_day=cfg["REPORT_DUE_DAY"]
         )
+        db.session.commit()
+        return n
 
     def report_drafts(now):
-        settings = reports.ReportSettings(
+        settings = months.ReportSettings(
             due_day=cfg["REPORT_DUE_DAY"],
             first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
         )
-        return reports.generate_drafts(
-            db.session, month=reports.report_month_of(now), now=now, settings=settings
-        )
+        return drafts_per_township(month=months.report_month_of(now), now=now, settings=settings)
 
     def screening(now):
         created = campaigns.ensure_monthly_campaigns(db.session, now=now)
@@ -122,13 +122,35 @@ def _drafts_missing(app: Flask, at: datetime, now: datetime) -> int:
     """The drafts of the report month of the missed run `at` (figures as of now), only where a
     village has none yet: a draft the village head is working on is left alone."""
     cfg = app.config
-    settings = reports.ReportSettings(
+    settings = months.ReportSettings(
         due_day=cfg["REPORT_DUE_DAY"],
         first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
     )
-    return reports.generate_drafts(
-        db.session, month=reports.report_month_of(at), now=now, settings=settings, only_missing=True
+    return drafts_per_township(
+        month=months.report_month_of(at), now=now, settings=settings, only_missing=True
     )
+
+
+def drafts_per_township(
+    *, month: str, now: datetime, settings: months.ReportSettings, only_missing: bool = False
+) -> int:
+    """`drafting.generate_drafts` for every township, committed one township at a time on
+    purpose: a county- or province-wide batch keeps its transactions short, and a failure in
+    one township leaves the drafts of the others done (the job is idempotent, so a rerun
+    finishes the rest)."""
+    months.check_period_over(month, now)
+    made = 0
+    for township in drafting.draft_townships(db.session, None):
+        made += drafting.township_drafts(
+            db.session,
+            township=township,
+            month=month,
+            now=now,
+            settings=settings,
+            only_missing=only_missing,
+        )
+        db.session.commit()
+    return made
 
 
 def catch_up(app: Flask, *, now: datetime) -> dict[str, datetime]:

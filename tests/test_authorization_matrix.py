@@ -222,7 +222,7 @@ def _report(suffix="", body=None, status="draft"):
     def build(ctx, role, where):
         from datetime import UTC, datetime
 
-        from mediation.reports import metrics, service
+        from mediation.reports import figures, metrics
         from mediation.reports.models import MonthlyReport
 
         n = next(_MONTHS)
@@ -233,9 +233,9 @@ def _report(suffix="", body=None, status="draft"):
             month=f"{2000 + n // 12:04d}-{n % 12 + 1:02d}",
             version=1,
             status=status,
-            figures=service.snapshot(
+            figures=figures.snapshot(
                 metrics.empty_row(),
-                service.empty_screening(),
+                figures.empty_screening(),
                 [],
                 metrics.month_period("2026-10"),
             ),

@@ -219,14 +219,14 @@ def _next_month(now: datetime) -> str:
 
 
 def test_m3_report_cannot_be_drafted_or_submitted_before_its_period_ends(app, db_session, world):
-    from mediation.reports import service as reports
+    from mediation.reports import drafting, months
     from mediation.reports.models import MonthlyReport
 
-    settings = reports.ReportSettings()
+    settings = months.ReportSettings()
     village = world["village"]
     # On 2 December the 2027-01 report (period: December) is refused …
     with pytest.raises(DomainError) as exc:
-        reports.generate_drafts(
+        drafting.generate_drafts(
             db_session, month="2027-01", now=at(12, 2), settings=settings, within=village
         )
     assert (exc.value.code, http_status(exc.value), list(exc.value.fields)) == (
@@ -236,18 +236,18 @@ def test_m3_report_cannot_be_drafted_or_submitted_before_its_period_ends(app, db
     )
     assert not db_session.query(MonthlyReport).filter_by(month="2027-01").count()
     # … from 1 January 00:00 (Asia/Shanghai) it is drafted
-    n = reports.generate_drafts(
+    n = drafting.generate_drafts(
         db_session, month="2027-01", now=at(1, 1, 0, y=2027), settings=settings, within=village
     )
     assert n == 1
     draft = db_session.query(MonthlyReport).filter_by(month="2027-01", area_code=village).one()
-    reports.edit_draft(
+    drafting.edit_draft(
         db_session, actor=world["actors"]["village_admin"], report_id=draft.id,
         narrative="本月入户排查", remarks=None,
     )  # fmt: skip
     # a draft made early (before this rule) cannot be submitted "on time" with part of the data
     with pytest.raises(DomainError) as exc:
-        reports.submit(
+        drafting.submit(
             db_session, actor=world["actors"]["village_admin"], report_id=draft.id, now=at(12, 20)
         )
     assert exc.value.code == "report_period_not_over"
@@ -277,7 +277,7 @@ def test_m3_drafts_api_refuses_a_month_not_over(app, client, db_session):
 
 def test_m4_village_head_drafts_their_own_village_report(app, client, db_session):
     from core.clock import utcnow
-    from mediation.reports.service import report_month_of
+    from mediation.reports.months import report_month_of
     from tests.factories import bearer, login, role_users
 
     ctx = role_users(app, db_session)

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy.orm
 from openpyxl import load_workbook
 
-from mediation.reports import exports, service
+from mediation.reports import drafting, months, print_layout, township_view, workbook
 from tests.factories import case_world
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -88,32 +88,32 @@ def _township_workbook(app) -> tuple[bytes, dict, bytes]:
             for d in (12, 15, 20):
                 reg(at(10, d), occurred_at=at(10, d, 7).isoformat())
             township = w["village"][:9]
-            service.generate_drafts(
+            drafting.generate_drafts(
                 session,
                 month="2026-11",
                 now=at(11, 1, 2),
-                settings=service.ReportSettings(),
+                settings=months.ReportSettings(),
                 within=township,
             )
-            draft = service.versions(
+            draft = drafting.versions(
                 session, actor=w["actors"]["village_admin"], area_code=w["village"], month="2026-11"
             )[0]
             lead = w["actors"]["village_admin"]
-            service.edit_draft(
+            drafting.edit_draft(
                 session, actor=lead, report_id=draft.id, narrative=NARRATIVE, remarks=REMARKS
             )
-            service.submit(session, actor=lead, report_id=draft.id, now=at(11, 10))
-            compiled = service.compile_township(
+            drafting.submit(session, actor=lead, report_id=draft.id, now=at(11, 10))
+            compiled = township_view.compile_township(
                 session,
                 actor=w["actors"]["center_staff"],
                 township=township,
                 month="2026-11",
                 now=at(11, 20),
-                settings=service.ReportSettings(),
+                settings=months.ReportSettings(),
             )
             compiled["case_numbers"] = [red.case_number, orange.case_number]
-            village = service.compile_version(session, report=draft)
-            return exports.report_workbook(compiled), compiled, exports.report_workbook(village)
+            village = township_view.compile_version(session, report=draft)
+            return workbook.report_workbook(compiled), compiled, workbook.report_workbook(village)
         finally:
             session.remove()
             db.session = original
@@ -211,7 +211,7 @@ def test_m5_workbook_names_a_cjk_font_and_sets_up_printing(printed):
         for row in ws.iter_rows():
             for c in row:
                 if c.value not in (None, ""):
-                    assert c.font.name == exports.FONT_NAME, (ws.title, c.coordinate)
+                    assert c.font.name == print_layout.FONT_NAME, (ws.title, c.coordinate)
                     assert c.font.sz >= 9, (ws.title, c.coordinate)
         assert ws.page_setup.orientation == "landscape", ws.title
         assert not ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
@@ -224,7 +224,7 @@ def test_m5_workbook_names_a_cjk_font_and_sets_up_printing(printed):
 def test_m5_every_character_is_printed_at_9_pt_or_more(printed):
     sizes = Counter(round(c["size"], 1) for _s, p in printed["pages"] for c in p.chars)
     assert min(sizes) >= 9, sizes
-    assert sizes.most_common(1)[0][0] == exports.BODY_PT
+    assert sizes.most_common(1)[0][0] == print_layout.BODY_PT
     assert all(p.width > p.height for _s, p in printed["pages"])  # landscape
     assert printed["pages"][0][0] == "汇总表"
     assert set(s for s, _p in printed["pages"]) == {
@@ -253,7 +253,7 @@ def test_m5_summary_spreads_over_pages_with_village_column_and_headers_on_each(p
     assert seen == Counter({name: bands for name in villages})
     # Every column group is printed, and on one band only (no group cut across pages).
     text = "".join(_body(p) for p in pages)
-    for group, _items in exports.SUMMARY_GROUPS:
+    for group, _items in workbook.SUMMARY_GROUPS:
         assert text.count(group) == len(pages) // bands, group
     assert "报送截止：2026年11月18日（含）前报送" in pages[0].extract_text()
 
@@ -275,7 +275,7 @@ def test_m5_other_sheets_print_every_row(printed):
     for number in compiled["case_numbers"]:
         assert number in re.sub(r"\s", "", red)
     key_areas = "".join(p.extract_text() for p in _sheet(printed, "重点领域"))
-    assert all(k in key_areas for k in exports.KEY_AREAS)
+    assert all(k in key_areas for k in workbook.KEY_AREAS)
     categories = _sheet(printed, "分类统计")
     names = Counter()
     for page in categories:

@@ -16,13 +16,13 @@ from openpyxl import load_workbook
 from sqlalchemy import select, text
 
 from mediation.reminders.models import Reminder
-from mediation.reports import console, exports, metrics, service
+from mediation.reports import aggregates, console, drafting, exports, metrics, months, township_view
 from mediation.reports.models import MonthlyReport
 from mediation.reports.scheduled import monthly_report_reminders
 from tests.factories import bearer, case_world, login
 
 SH = ZoneInfo("Asia/Shanghai")
-SETTINGS = service.ReportSettings()
+SETTINGS = months.ReportSettings()
 OCTOBER = metrics.month_period("2026-10")
 
 
@@ -223,7 +223,7 @@ EXPECTED_RATES = {
 
 
 def test_every_report_column_matches_the_hand_count(db_session, month):
-    row = metrics.area_row(db_session, code=month["village"], period=OCTOBER)
+    row = aggregates.area_row(db_session, code=month["village"], period=OCTOBER)
     got = {k: row[k] for k in EXPECTED}
     got["resolution_days_sum"] = round(got["resolution_days_sum"], 6)
     assert got == EXPECTED
@@ -246,7 +246,7 @@ def test_every_report_column_matches_the_hand_count(db_session, month):
         "in_progress": 0,
     }
     # The same village seen from its township: identical row, other villages empty.
-    rows = metrics.area_rows(
+    rows = aggregates.area_rows(
         db_session, parent=month["village"][:9], level="village", period=OCTOBER
     )
     assert rows[month["village"]] == row
@@ -310,7 +310,7 @@ def test_dashboard_measures_match_the_hand_count(db_session, month):
 
 def _draft(db_session, month, now=None):
     monthly_report_reminders(db_session, now=at(11, 1, 6))
-    service.generate_drafts(
+    drafting.generate_drafts(
         db_session,
         month="2026-11",
         now=now or at(11, 1, 2),
@@ -336,16 +336,16 @@ def test_submitted_report_is_frozen_and_a_correction_is_version_two(db_session, 
     assert all("张三" not in c["parties"] and "张*" in c["parties"] for c in listed)
 
     with pytest.raises(Exception) as refused:
-        service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
+        drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
     assert refused.value.code == "narrative_required"
-    service.edit_draft(
+    drafting.edit_draft(
         db_session,
         actor=lead,
         report_id=draft.id,
         narrative="本月入户排查 3 次，化解纠纷 2 件。",
         remarks=None,
     )
-    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
+    drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
     assert draft.status == "submitted" and draft.on_time is True
     key = f"village:{month['village']}:monthly_report:2026-11"
     assert db_session.scalar(select(Reminder.state).where(Reminder.key == key)) == "cancelled"
@@ -363,10 +363,12 @@ def test_submitted_report_is_frozen_and_a_correction_is_version_two(db_session, 
             text("UPDATE monthly_report SET narrative = 'x' WHERE id = :i"), {"i": draft.id}
         )
     with pytest.raises(Exception) as again:
-        service.edit_draft(db_session, actor=lead, report_id=draft.id, narrative="改", remarks=None)
+        drafting.edit_draft(
+            db_session, actor=lead, report_id=draft.id, narrative="改", remarks=None
+        )
     assert again.value.code == "report_submitted"
 
-    v2 = service.correct(
+    v2 = drafting.correct(
         db_session,
         actor=lead,
         report_id=draft.id,
@@ -377,9 +379,11 @@ def test_submitted_report_is_frozen_and_a_correction_is_version_two(db_session, 
     assert (v2.version, v2.status, v2.supersedes_id) == (2, "draft", draft.id)
     assert v2.figures["row"]["new_registered"] == 7
     assert v2.narrative == v1.narrative
-    service.submit(db_session, actor=lead, report_id=v2.id, now=at(11, 20, 10))
+    drafting.submit(db_session, actor=lead, report_id=v2.id, now=at(11, 20, 10))
     assert v2.on_time is True  # timeliness is that of the first submission
-    versions = service.versions(db_session, actor=lead, area_code=month["village"], month="2026-11")
+    versions = drafting.versions(
+        db_session, actor=lead, area_code=month["village"], month="2026-11"
+    )
     assert [(r.version, r.status) for r in versions] == [(2, "submitted"), (1, "submitted")]
 
 
@@ -388,7 +392,7 @@ def test_township_compiles_its_villages_with_status(db_session, month):
     lead = month["actors"]["village_admin"]
     draft = _draft(db_session, month)
     township = month["village"][:9]
-    before = service.compile_township(
+    before = township_view.compile_township(
         db_session,
         actor=staff,
         township=township,
@@ -398,9 +402,11 @@ def test_township_compiles_its_villages_with_status(db_session, month):
     )
     states = {v["code"]: v["report_status"] for v in before["villages"]}
     assert set(states.values()) == {"pending"}
-    service.edit_draft(db_session, actor=lead, report_id=draft.id, narrative="已排查", remarks=None)
-    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 19))  # after the 18th
-    after = service.compile_township(
+    drafting.edit_draft(
+        db_session, actor=lead, report_id=draft.id, narrative="已排查", remarks=None
+    )
+    drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 19))  # after the 18th
+    after = township_view.compile_township(
         db_session,
         actor=staff,
         township=township,
@@ -418,7 +424,7 @@ def test_township_compiles_its_villages_with_status(db_session, month):
             assert total["row"][k] == v, k
     assert total["row"]["agreement_amount_wan"] == "6.23"
     assert total["rates"] == EXPECTED_RATES
-    late = service.late_villages(
+    late = township_view.late_villages(
         db_session,
         scope_clause_params={"everything": False, "prefixes": [f"{township}%"]},
         month="2026-11",
@@ -431,7 +437,7 @@ def test_township_compiles_its_villages_with_status(db_session, month):
 
 def test_village_admin_cannot_see_the_township_compile(db_session, month):
     with pytest.raises(Exception) as refused:
-        service.compile_township(
+        township_view.compile_township(
             db_session,
             actor=month["actors"]["village_admin"],
             township=month["village"][:9],
@@ -445,14 +451,14 @@ def test_village_admin_cannot_see_the_township_compile(db_session, month):
 def test_exports_xlsx_csv_json_escaped_and_logged(app, client, db_session, month):
     lead = month["actors"]["village_admin"]
     draft = _draft(db_session, month)
-    service.edit_draft(
+    drafting.edit_draft(
         db_session,
         actor=lead,
         report_id=draft.id,
         narrative='=HYPERLINK("http://evil","点我")',
         remarks="@SUM(1)",
     )
-    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
+    drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
     token = login(client, month["users"]["center_staff"].username)["access_token"]
     township = month["village"][:9]
     url = f"/api/v1/reports/monthly/2026-11/townships/{township}"
@@ -646,7 +652,7 @@ def test_screening_rounds_feed_the_report_and_the_dashboard(app, db_session, mon
     by_cell = {c["code"]: c["screening"] for c in out["children"]}
     assert by_cell[cells[0]]["rounds"] == 2 and by_cell[cells[1]]["zero_reports"] == 1
     assert by_cell[cells[0]]["coverage"] == 1.0
-    compiled = service.compile_township(
+    compiled = township_view.compile_township(
         db_session,
         actor=month["actors"]["center_staff"],
         township=month["village"][:9],
@@ -663,10 +669,10 @@ def test_m3_village_and_township_workbooks_print_the_same_due_day(app, client, d
     submitted on the evening of that day is on time, as the paper says."""
     lead = month["actors"]["village_admin"]
     draft = _draft(db_session, month)
-    service.edit_draft(
+    drafting.edit_draft(
         db_session, actor=lead, report_id=draft.id, narrative="本月排查 3 次。", remarks=None
     )
-    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 18, 22))
+    drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 18, 22))
     assert draft.on_time is True
     token = login(client, month["users"]["center_staff"].username)["access_token"]
     township = month["village"][:9]
@@ -695,10 +701,10 @@ def _disposition(header: str) -> tuple[str, str]:
 def test_m12_every_download_has_a_meaningful_chinese_name(app, client, db_session, month):
     lead = month["actors"]["village_admin"]
     draft = _draft(db_session, month)
-    service.edit_draft(
+    drafting.edit_draft(
         db_session, actor=lead, report_id=draft.id, narrative="本月排查 3 次。", remarks=None
     )
-    service.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
+    drafting.submit(db_session, actor=lead, report_id=draft.id, now=at(11, 10))
     token = login(client, month["users"]["center_staff"].username)["access_token"]
     township = month["village"][:9]
     names = db_session.execute(

@@ -654,7 +654,7 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
     from mediation.disputes.flow import act
     from mediation.disputes.registration import register_dispute
     from mediation.pii import vault_for
-    from mediation.sync.service import pull_changes
+    from mediation.sync.pull import pull_changes
     from mediation.users.actor import load_actor
     from mediation.users.models import User
 
@@ -768,7 +768,7 @@ def test_eight_concurrent_writers_and_a_puller_every_change_exactly_once(app, wo
 
 
 def test_one_broken_operation_never_fails_the_batch(app, client, db_session, monkeypatch):
-    from mediation.sync import service
+    from mediation.sync import push
 
     village = village_with_cells(db_session, TOWNSHIP)
     cell = cells_of(db_session, village)[0]
@@ -779,7 +779,7 @@ def test_one_broken_operation_never_fails_the_batch(app, client, db_session, mon
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(service, "_attach", broken)
+    monkeypatch.setattr(push, "_attach", broken)
     results = phone.push(
         [
             _op("register", case_id, payload=dispute_payload(db_session, cell)),

@@ -59,9 +59,8 @@ from mediation.disputes.enums import (
 )
 from mediation.disputes.workflow import TRANSITIONS
 from mediation.reminders import service as reminders
-from mediation.reports import console, exports
+from mediation.reports import console, drafting, months, township_view, workbook
 from mediation.reports import metrics as report_metrics
-from mediation.reports import service as reports
 from mediation.screening import campaigns as screening_campaigns
 from mediation.screening import coverage as screening_coverage
 from mediation.screening.enums import CAMPAIGN_KINDS
@@ -540,8 +539,8 @@ def map_hotspots():
 
 
 def _month_arg() -> str:
-    month = request.args.get("month") or reports.report_month_of(request_now())
-    return reports.check_month(month)
+    month = request.args.get("month") or months.report_month_of(request_now())
+    return months.check_month(month)
 
 
 def _village_codes() -> list[str]:
@@ -552,14 +551,15 @@ def _village_codes() -> list[str]:
 @allow(*VIEWERS)
 def reports_page():
     """Village heads: this month's report of their village; township: who submitted, who is late."""
-    actor, now = console_actor(), request_now()
-    month = _month_arg()
+    actor, now, month = console_actor(), request_now(), _month_arg()
+    villages = _village_reports(actor, month, now)
     township, late = _township_reports(actor, month, now)
+    db.session.commit()  # the drafts made above, if any
     return render_template(
         "console/reports.html",
         month=month,
-        due=reports.due_at(month, report_settings()),
-        villages=_village_reports(actor, month, now),
+        due=months.due_at(month, report_settings()),
+        villages=villages,
         township=township,
         late=late,
         columns=[(k, label) for k, label, _d in report_metrics.COUNTS][:12],
@@ -572,12 +572,12 @@ def _village_reports(actor, month: str, now) -> list[dict]:
     """The versions of my villages' reports of the month (the draft made when there is none)."""
     villages = []
     for code in _village_codes():
-        found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+        found = drafting.versions(db.session, actor=actor, area_code=code, month=month)
         if not found:
-            reports.generate_drafts(
+            drafting.generate_drafts(
                 db.session, month=month, now=now, settings=report_settings(), within=code
             )
-            found = reports.versions(db.session, actor=actor, area_code=code, month=month)
+            found = drafting.versions(db.session, actor=actor, area_code=code, month=month)
         name = db.session.scalar(
             db.text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
@@ -590,7 +590,7 @@ def _township_reports(actor, month: str, now) -> tuple[dict | None, list]:
     if not actor.has(*TOWNSHIP_VIEWERS):
         return None, []
     area = console.default_area(actor.scope_for(*TOWNSHIP_VIEWERS))
-    late = reports.late_villages(
+    late = township_view.late_villages(
         db.session,
         scope_clause_params=sql_params(AreaScope(frozenset({area}))),
         month=month,
@@ -599,7 +599,7 @@ def _township_reports(actor, month: str, now) -> tuple[dict | None, list]:
     )
     if len(area) != 9:
         return None, late
-    township = reports.compile_township(
+    township = township_view.compile_township(
         db.session, actor=actor, township=area, month=month, now=now, settings=report_settings()
     )
     return township, late
@@ -613,7 +613,7 @@ def _report_redirect(report_id: int, month: str):
 @allow(VILLAGE_ADMIN)
 def report_narrative(report_id):
     """Save 工作开展情况 and remarks of a draft (refused once submitted)."""
-    r = reports.edit_draft(
+    r = drafting.edit_draft(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -630,7 +630,7 @@ def report_narrative(report_id):
 def report_submit(report_id):
     """Submit the reviewed draft: it becomes a frozen snapshot."""
     generated = request.form.get("generated_at")
-    r = reports.submit(
+    r = drafting.submit(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -646,7 +646,7 @@ def report_submit(report_id):
 @allow(VILLAGE_ADMIN)
 def report_correction(report_id):
     """Open a correction of a submitted report (a new version; the old one is kept)."""
-    r = reports.correct(
+    r = drafting.correct(
         db.session,
         actor=console_actor(),
         report_id=report_id,
@@ -664,12 +664,12 @@ def report_correction(report_id):
 def report_export(report_id):
     """Download one version as XLSX (logged as an export, like the API)."""
     actor = console_actor()
-    report = reports.get_report(db.session, actor=actor, report_id=report_id)
-    compiled = reports.compile_version(db.session, report=report)
+    report = drafting.get_report(db.session, actor=actor, report_id=report_id)
+    compiled = township_view.compile_version(db.session, report=report)
     log_export("report:village", str(report.id), "xlsx", None, actor=actor)  # commits
     name = f"{compiled['township']['name']}-{compiled['month']}-矛盾纠纷排查化解月报.xlsx"
-    workbook = io.BytesIO(exports.report_workbook(compiled))
-    return send_file(workbook, mimetype=XLSX, as_attachment=True, download_name=name)
+    data = io.BytesIO(workbook.report_workbook(compiled))
+    return send_file(data, mimetype=XLSX, as_attachment=True, download_name=name)
 
 
 # ------------------------------------------------------------------ inbox

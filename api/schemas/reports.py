@@ -6,7 +6,7 @@ from geo.crs import SYSTEMS
 from mediation.disputes.enums import RISK_LABELS, STATUSES
 from mediation.reports import metrics
 from mediation.reports.console import LIST_SORTS
-from mediation.reports.service import MONTH_PATTERN
+from mediation.reports.months import MONTH_PATTERN
 
 AREA = validate.Regexp(r"^\d{6}(\d{3}){0,3}$", error="区域代码应为 6、9、12 或 15 位数字")
 MONTH = validate.Regexp(

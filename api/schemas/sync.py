@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from api.inputs import INT32_MAX
 from api.schemas.disputes import upload_field
-from mediation.sync.service import KINDS
+from mediation.sync.push import KINDS
 
 
 class ChangesQuery(Schema):

@@ -1,6 +1,6 @@
 """The township centre's console: dashboard and supervision lists (named queries, scoped).
 
-The dashboard's Fengqiao measures are `metrics.rates` over `metrics.area_rows` — the very figures
+The dashboard's Fengqiao measures are `metrics.rates` over `aggregates.area_rows` — the very figures
 the monthly report stores — so the console and the report cannot disagree.
 """
 
@@ -19,12 +19,13 @@ from mediation.disputes.enums import (
     CATEGORIES,
     KEY_AREAS,
     LEVEL_LABELS,
+    OPEN_STATUSES_SQL,
     RISK_LABELS,
     SOURCES,
     STATUS_LABELS,
 )
-from mediation.reports import metrics
-from mediation.reports.service import empty_screening, screening_dict
+from mediation.reports import aggregates, metrics
+from mediation.reports.figures import empty_screening, screening_dict
 from mediation.screening.metrics import screening_figures
 
 DUE_KIND_LABELS = {
@@ -115,7 +116,7 @@ def dashboard(
         "end": period.end_at,
         "now": now,
         "cell_lo": area,
-        "cell_hi": metrics.next_code(area),
+        "cell_hi": aggregates.next_code(area),
     }
     breakdowns = (
         ("by_status", "status", STATUS_LABELS),
@@ -131,7 +132,7 @@ def dashboard(
     got: dict[int, dict] = {i: {} for i in range(len(breakdowns))}
     for i, k, n in db_session.execute(
         text(f"""SELECT {which}, {keys}, count(*) FROM dispute d
-                 WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY GROUPING SETS ({sets})"""),
+                 WHERE d.{col} = :area AND {aggregates.ACTIVE} GROUP BY GROUPING SETS ({sets})"""),
         params,
     ).all():
         got[i][k] = n
@@ -142,7 +143,7 @@ def dashboard(
     got = dict(
         db_session.execute(
             text(f"""SELECT k, count(*) FROM dispute d CROSS JOIN LATERAL unnest(d.key_areas) k
-                     WHERE d.{col} = :area AND {metrics.ACTIVE} GROUP BY 1"""),
+                     WHERE d.{col} = :area AND {aggregates.ACTIVE} GROUP BY 1"""),
             params,
         ).all()
     )
@@ -150,12 +151,12 @@ def dashboard(
     overdue = dict(
         db_session.execute(
             text(f"""SELECT d.next_due_kind, count(*) FROM dispute d
-                     WHERE {metrics.in_cells("d")} AND d.next_due_at < :now GROUP BY 1"""),
+                     WHERE {aggregates.in_cells("d")} AND d.next_due_at < :now GROUP BY 1"""),
             params,
         ).all()
     )
     months = _months(period)
-    row, *month_rows = metrics.area_row_by_period(
+    row, *month_rows = aggregates.area_row_by_period(
         db_session, code=area, periods=[period, *months], first_visit_days=first_visit_days
     )
     trend = []
@@ -176,7 +177,7 @@ def dashboard(
     children = []
     if len(area) < 15:
         level = metrics.CHILD_LEVEL[len(area)]
-        rows = metrics.area_rows(
+        rows = aggregates.area_rows(
             db_session, parent=area, level=level, period=period, first_visit_days=first_visit_days
         )
         child_screening = screening_figures(
@@ -319,8 +320,7 @@ def supervision_rows(
     elif kind == "high_risk":
         sql = f"""SELECT d.*, {_RISK_RANK} FROM dispute d
                   WHERE {base} AND d.risk_level IN ('red', 'orange')
-                  AND d.status IN ('registered', 'accepted', 'mediating', 'agreed', 'follow_up',
-                                   'reopened') ORDER BY {order}"""
+                  AND d.status IN {OPEN_STATUSES_SQL} ORDER BY {order}"""
     else:
         sql = f"""SELECT d.*, e.from_level AS e_from, e.to_level AS e_to, e.reason AS e_reason,
                          e.requested_at AS e_at FROM escalation e JOIN dispute d ON d.id = e.dispute_id

@@ -38,5 +38,4 @@ def monthly_report_reminders(db_session: Session, *, now: datetime, due_day: int
             body={"month": month},
         )
         n += 1
-    db_session.commit()
     return n

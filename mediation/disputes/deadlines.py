@@ -86,9 +86,15 @@ def report_due(
     return end_of(day)
 
 
+def report_cutoff(due: datetime) -> datetime:
+    """The first instant after the due day (00:00 of the next day, Asia/Shanghai): a report
+    submitted before it is on time — the whole due day counts, to its last fraction of a second."""
+    return datetime.combine(business_day(due) + timedelta(days=1), time(0), BUSINESS_TZ)
+
+
 def on_time(submitted_at: datetime, due: datetime) -> bool:
-    """Submitted on or before the due day (the whole day counts, to its last instant)."""
-    return business_day(submitted_at) <= business_day(due)
+    """Submitted on or before the due day."""
+    return submitted_at < report_cutoff(due)
 
 
 def report_due_label(due: datetime) -> str:

@@ -181,7 +181,11 @@ EXPECTED = {
     "in_progress": 3,  # C D H
     "overdue_open": 1,  # C (mediation due 10-29)
     "agreement_amount_wan": Decimal("6.23"),  # (50,000 + 12,345.67) / 10,000
+    "mediation_ended": 4,  # A D E agreed, F terminated (J referred, G rejected: not mediated)
+    "mediation_succeeded": 3,  # A D E
+    "judicial_applications": 0,
     "judicial_confirmations": 0,
+    "judicial_refused": 0,
     "visits": 3,  # A D E
     "visits_due": 3,  # A (10-15) D (10-21) E (10-25)
     "visits_due_done": 3,
@@ -210,7 +214,7 @@ EXPECTED = {
     "resolution_days_sum": 48.0,  # A 30 days + E 18 days
 }
 EXPECTED_RATES = {
-    "success_rate": 0.75,  # 3 agreements / 4 accepted
+    "success_rate": 0.75,  # 3 agreed / 4 whose mediation ended (one cohort)
     "follow_up_rate": 1.0,  # 3 / 3
     "performance_rate": 0.6667,  # 2 / 3
     "satisfaction_rate": 1.0,  # 2 / 2

@@ -150,3 +150,25 @@ def test_judicial_confirmation_columns_count_court_outcomes_once_per_case(world,
         db_session, code=world["village"], period=metrics.month_period("2026-11")
     )
     assert november["judicial_refused"] == 1 and november["judicial_applications"] == 0
+
+
+def test_the_workbook_states_each_figures_definition_beside_it(app, db_session, world):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from mediation.reports.workbook import report_workbook
+
+    settings = months.settings_from_config(app.config, load_calendar(db_session))
+    compiled = township_view.compile_township(
+        db_session,
+        actor=world["actors"]["center_staff"],
+        township="330681109",
+        month="2026-11",
+        now=at(11, 20),
+        settings=settings,
+    )
+    ws = load_workbook(BytesIO(report_workbook(compiled)))["指标说明"]
+    rows = {r[1]: r[2] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert rows["调解成功率"] == metrics.DEFINITIONS["success_rate"]["definition"]
+    assert "每案计一次" in rows["司法确认"]

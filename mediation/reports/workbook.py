@@ -14,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
 
 from mediation.disputes.enums import CATEGORIES, KEY_AREAS, SOURCES
+from mediation.reports import metrics
 from mediation.reports.exports import _xlsx_value, csv_stream, escape
 from mediation.reports.print_layout import (
     BODY_FONT,
@@ -31,6 +32,7 @@ from mediation.reports.print_layout import (
     _style_body,
     _style_header,
     _title_lines,
+    definitions_sheet,
     narrative_chunks,
     report_title,
 )
@@ -151,7 +153,7 @@ def summary_columns() -> list[tuple[str, str, str, str]]:
 # MAX_ROW_LINES lines.
 def report_workbook(compiled: dict) -> bytes:
     """The township's monthly report as an XLSX: 汇总表, 分类统计, 重点领域, 红橙案件,
-    工作开展情况. Chinese headers, merged group headers, frozen header rows, number formats,
+    工作开展情况, 指标说明 (each figure's definition). Chinese headers, merged group headers, frozen header rows, number formats,
     laid out for printing on A4 (see above)."""
     wb = Workbook()
     # The default font is what column widths are measured in (LibreOffice, WPS and Excel alike).
@@ -215,6 +217,16 @@ def report_workbook(compiled: dict) -> bytes:
     _key_area_sheet(wb, compiled)
     _high_risk_sheet(wb, compiled)
     _narrative_sheet(wb, compiled)
+    # 指标说明: each figure with its definition (the text the dashboard and the API show)
+    definitions_sheet(
+        wb,
+        compiled,
+        [
+            (group, label, metrics.DEFINITIONS[key]["definition"])
+            for group, key, label, _kind in summary_columns()
+            if key in metrics.DEFINITIONS
+        ],
+    )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -120,7 +120,8 @@ PATHS = {
     "agreed": "mediating+agree",
     "follow_up": "agreed+partly",
     "resolved": "agreed+performed",
-    "archived": "agreed+performed+archive",
+    # an oral agreement: a written one's file needs the signed scan before archiving (Art 27)
+    "archived": "mediating+agree_oral+performed+archive",
     "reopened": "agreed+not_performed",
     "rejected": [("grid_worker", "reject", {"ground": "not_civil_dispute"})],
     "terminated": "mediating+terminate",
@@ -148,6 +149,7 @@ PATHS = {
 }
 _SUFFIX = {
     "agree": [("grid_worker", "agree", {**AGREE, "performance_deadline": "@later"})],
+    "agree_oral": [("grid_worker", "agree", {"form": "oral", "terms": "当场赔偿"})],
     "partly": [("grid_worker", "record_visit", {"method": "phone", "result": "partly"})],
     "performed": [("grid_worker", "record_visit", {"method": "in_person", "result": "performed"})],
     "not_performed": [

@@ -37,6 +37,7 @@ from core.clock import BUSINESS_TZ
 from core.db import db
 from geo.bbox import check_bbox
 from geo.scope import AreaScope, sql_params
+from mediation.calendar import load_calendar
 from mediation.disputes import maps as layers
 from mediation.reports import console, drafting, exports, months, township_view, workbook
 from mediation.users.access_log import log_access
@@ -52,7 +53,8 @@ reports_bp = Blueprint(
     "reports",
     __name__,
     url_prefix="/api/v1/reports",
-    description="矛盾纠纷排查化解月报（每月 18 日前报送；统计期间为上一个自然月）",
+    description="矛盾纠纷排查化解月报（报送截止日默认每月 18 日当天，REPORT_DUE_DAY；遇非工作日"
+    "顺延至下一个工作日，REPORT_DUE_NEXT_WORKING_DAY；统计期间为上一个自然月）",
 )
 blueprints = [console_bp, reports_bp]
 
@@ -64,10 +66,7 @@ TOWNSHIP_VIEWERS = (CENTER_STAFF, LEADER, COUNTY_ADMIN)
 def report_settings() -> months.ReportSettings:
     """Report settings from the app config."""
     cfg = current_app.config
-    return months.ReportSettings(
-        due_day=cfg["REPORT_DUE_DAY"],
-        first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
-    )
+    return months.settings_from_config(cfg, load_calendar(db.session))
 
 
 def _scope():

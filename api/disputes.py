@@ -21,10 +21,11 @@ from api.schemas.disputes import (
     EventOut,
     ListQuery,
     PageOut,
+    PartyRevealIn,
     SummaryOut,
     TaskQuery,
 )
-from api.schemas.users import RevealIn, RevealOut
+from api.schemas.users import RevealOut
 from api.security import limited
 from core.db import db
 from core.errors import DomainError, ValidationFailed
@@ -66,6 +67,7 @@ def settings() -> case_settings.Settings:
         max_photo_bytes=cfg["MAX_PHOTO_BYTES"],
         clock_skew=timedelta(seconds=cfg["CLOCK_SKEW_SECONDS"]),
         red_alert_levels=tuple(cfg["RED_ALERT_LEVELS"]),
+        archive_requires_signed_agreement=cfg["ARCHIVE_REQUIRE_SIGNED_AGREEMENT"],
     )
 
 
@@ -349,17 +351,18 @@ def act(actor, dispute_id: str, action: str, payload: dict, expected_version: in
 class PartyReveal(MethodView):
     @allow(*CASE_ROLES)
     @limited("REVEAL_RATE_LIMIT")
-    @disputes_bp.arguments(RevealIn)
+    @disputes_bp.arguments(PartyRevealIn)
     @disputes_bp.response(200, RevealOut)
     def post(self, data, dispute_id, party_id):
-        """A party's full ID number or phone, for roles that need it; written to the access log."""
+        """A party's full ID number, phone or address, for roles that need it; written to the
+        access log."""
         value = reveal_party(current_actor(), dispute_id, party_id, data["field"], data["purpose"])
         db.session.commit()
         return {"field": data["field"], "value": value}
 
 
 def reveal_party(actor, dispute_id: str, party_id: int, field: str, purpose: str):
-    """A party's full ID number or phone, access-logged — the API's and the console's."""
+    """A party's full ID number, phone or address, access-logged — the API's and the console's."""
     return case_files.reveal_party_field(
         db.session,
         actor=actor,

@@ -118,6 +118,9 @@ class Config:
         # Who is told of a RED case at once (mediation/disputes/reminders.py RED_ALERT_ROLES):
         # the township centre; "township,county" adds the county centre.
         self.RED_ALERT_LEVELS = _levels("RED_ALERT_LEVELS", "township")
+        # Archiving (卷宗, 人民调解法 Art 27): a written agreement's file must hold the signed
+        # agreement (an attachment of kind "agreement"); 0 lets a township archive without a scan.
+        self.ARCHIVE_REQUIRE_SIGNED_AGREEMENT = env("ARCHIVE_REQUIRE_SIGNED_AGREEMENT", "1") == "1"
         # Reminders: overdue items go to the next level after this delay; webhook delivery
         self.SUPERVISION_DELAY_HOURS = _int("SUPERVISION_DELAY_HOURS", 24)
         self.WEBHOOK_URL = env("WEBHOOK_URL", "")
@@ -131,6 +134,9 @@ class Config:
         # Monthly report: due before this day of the report month; drafts generated on that day
         # (02:00 Asia/Shanghai) for the month before.
         self.REPORT_DUE_DAY = _int("REPORT_DUE_DAY", 18)
+        # A due day that is not a working day (weekend, holiday in the calendar) moves to the next
+        # working day, as 期间届满日遇节假日顺延 (民事诉讼法 Art 85); 0 keeps the calendar day.
+        self.REPORT_DUE_NEXT_WORKING_DAY = env("REPORT_DUE_NEXT_WORKING_DAY", "1") == "1"
         self.REPORT_DRAFT_DAY = _int("REPORT_DRAFT_DAY", 1)
         # A group dispute (群体性纠纷, forced RED): at least this many people on one side sharing a
         # claim (agents and third parties never count), or this many people affected.

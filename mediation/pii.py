@@ -84,6 +84,19 @@ def mask_phone(value: str | None) -> str | None:
     return value[: max(0, len(value) - 8)] + "****" + value[-4:]
 
 
+_TOWN = re.compile(r"^.*?(镇|乡|街道|村|社区)")
+
+
+def mask_address(value: str | None) -> str | None:
+    """浙江省诸暨市枫桥镇****: up to the first township, street or village named (or half of it,
+    at most six characters), then masked; the house number never shows."""
+    if not value:
+        return value
+    m = _TOWN.match(value)
+    keep = m.group(0) if m and len(m.group(0)) < len(value) else value[: min(6, len(value) // 2)]
+    return keep + "****"
+
+
 class Vault:
     """Encrypts personal fields at rest (AES-GCM) and hashes them for matching (HMAC-SHA256).
 

@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from core.clock import BUSINESS_TZ, utcnow
 from core.db import db
+from mediation.calendar import load_calendar
 from mediation.channels import results as channel_results
 from mediation.disputes import scheduled as disputes_jobs
 from mediation.pii import vault_for
@@ -36,6 +37,11 @@ LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
 
 
 SUPERVISORS = [disputes_jobs.supervise_cases, screening_jobs.supervise_screening]
+
+
+def report_settings(cfg) -> months.ReportSettings:
+    """The report settings over the calendar as loaded now (a job reads it on each run)."""
+    return months.settings_from_config(cfg, load_calendar(db.session))
 
 
 def supervise(db_session, *, now: datetime, delay: timedelta) -> int:
@@ -69,17 +75,15 @@ def jobs(app: Flask) -> dict[str, Callable[[datetime], object]]:
 
     def monthly(now):
         n = reports_jobs.monthly_report_reminders(
-            db.session, now=now, due_day=cfg["REPORT_DUE_DAY"]
+            db.session, now=now, settings=report_settings(cfg)
         )
         db.session.commit()
         return n
 
     def report_drafts(now):
-        settings = months.ReportSettings(
-            due_day=cfg["REPORT_DUE_DAY"],
-            first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
+        return drafts_per_township(
+            month=months.report_month_of(now), now=now, settings=report_settings(cfg)
         )
-        return drafts_per_township(month=months.report_month_of(now), now=now, settings=settings)
 
     def screening(now):
         created = campaigns.ensure_monthly_campaigns(db.session, now=now)
@@ -126,10 +130,7 @@ def _drafts_missing(app: Flask, at: datetime, now: datetime) -> int:
     """The drafts of the report month of the missed run `at` (figures as of now), only where a
     village has none yet: a draft the village head is working on is left alone."""
     cfg = app.config
-    settings = months.ReportSettings(
-        due_day=cfg["REPORT_DUE_DAY"],
-        first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
-    )
+    settings = report_settings(cfg)
     return drafts_per_township(
         month=months.report_month_of(at), now=now, settings=settings, only_missing=True
     )

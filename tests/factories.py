@@ -213,6 +213,20 @@ class Api:
         )
 
 
+def upload_signed_agreement(api: Api, dispute_id: str) -> None:
+    """The scan of the agreement the parties signed (kind `agreement`, a PDF)."""
+    import io
+
+    pdf = b"%PDF-1.4\n" + dispute_id.encode() * 20 + b"\n%%EOF\n"
+    r = api.client.post(
+        f"/api/v1/disputes/{dispute_id}/attachments",
+        data={"kind": "agreement", "file": (io.BytesIO(pdf), "协议书.pdf")},
+        headers=api.h(),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code in (200, 201), r.get_json()
+
+
 def case_world(app, db_session, *, today) -> dict:
     """role_users plus `register(now, **payload)` and `act(role, case, action, now, **payload)`
     through the use-case layer with an explicit `now`."""

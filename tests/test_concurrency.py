@@ -65,7 +65,7 @@ def test_two_concurrent_transitions_exactly_one_wins(app, committed):
     case = client.post("/api/v1/disputes", json=payload, headers=gw).get_json()
 
     def accept(i):
-        body = {"reason": "不予受理"} if i else {}
+        body = {"ground": "not_civil_dispute"} if i else {}
         action = "reject" if i else "accept"
         r = app.test_client().post(
             f"/api/v1/disputes/{case['id']}/actions/{action}",

@@ -160,7 +160,7 @@ def test_actions_come_from_the_table_and_refusals_show_beside_the_field(
     )
     assert r.status_code == 422
     page = r.get_data(as_text=True)
-    assert re.search(r'data-field="reason">必填项不能为空', page), page[-3000:]
+    assert re.search(r'data-field="ground">必填项不能为空', page), page[-3000:]
     r = client.post(
         f"/console/cases/{case.id}/actions/accept",
         data={"csrf_token": token, "expected_version": str(case.version)},

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mediation.disputes.models import Dispute, DisputeEvent, Party
-from tests.factories import Api, dispute_payload, role_users
+from tests.factories import Api, dispute_payload, role_users, upload_signed_agreement
 
 
 @pytest.fixture
@@ -104,6 +104,8 @@ def resolve_in_village(gw, med, dispute_id):
         dispute_id,
         "agree",
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="双方各出一半费用清理排水沟",
         performance_method="共同出工",
         performance_deadline=today(7),
@@ -136,7 +138,12 @@ def test_journey_resolved_in_the_village(gw, med, ctx, db_session):
     ]
     assert [e["seq"] for e in body["timeline"]] == list(range(1, 7))
     assert med.act(d["id"], "archive").status_code == 403  # a mediator does not archive
-    r = Api(gw.client, "t_vil").act(d["id"], "archive")
+    vil = Api(gw.client, "t_vil")
+    r = vil.act(d["id"], "archive")  # the signed written agreement is not on file yet
+    assert r.status_code == 422 and r.get_json()["code"] == "file_incomplete"
+    assert set(r.get_json()["fields"]) == {"signed_agreement"}
+    upload_signed_agreement(vil, d["id"])
+    r = vil.act(d["id"], "archive")
     assert r.status_code == 200 and r.get_json()["status"] == "archived"
 
 
@@ -179,6 +186,8 @@ def test_journey_not_performed_reopens_then_resolves(gw, med, ctx, db_session):
         d["id"],
         "agree",
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="赔偿",
         performance_method="转账",
         performance_deadline=today(3),
@@ -201,6 +210,8 @@ def test_journey_not_performed_reopens_then_resolves(gw, med, ctx, db_session):
         d["id"],
         "agree",
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="分期赔偿",
         performance_method="转账",
         performance_deadline=today(5),
@@ -217,9 +228,9 @@ def test_journey_rejected(gw, med, ctx, db_session):
     assert (
         r.status_code == 422
         and r.get_json()["code"] == "missing_field"
-        and "reason" in r.get_json()["fields"]
+        and "ground" in r.get_json()["fields"]
     )
-    r = med.act(d["id"], "reject", reason="已由法院受理（人民调解法第十八条）")
+    r = med.act(d["id"], "reject", ground="handled_by_authority", reason="已由法院受理")
     assert r.get_json()["status"] == "rejected" and r.get_json()["closed_at"]
     assert r.get_json()["next_due_at"] is None
     assert med.act(d["id"], "accept").get_json()["code"] == "wrong_status"

@@ -41,6 +41,8 @@ def test_minor_m2_agree_with_a_method_but_no_deadline_names_only_the_deadline(wo
             "agree",
             at(12, 2),
             form="written",
+            facts="两户因排水沟堵塞发生争执",
+            performance_place="先进村",
             terms="赔偿",
             performance_method="转账",
         )
@@ -53,6 +55,8 @@ def test_minor_m2_agree_with_a_method_but_no_deadline_names_only_the_deadline(wo
             "agree",
             at(12, 2),
             form="written",
+            facts="两户因排水沟堵塞发生争执",
+            performance_place="先进村",
             terms="赔偿",
             performance_deadline=date(2026, 12, 20),
         )

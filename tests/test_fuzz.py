@@ -104,7 +104,13 @@ def _checks():
 # How to bring a registered case into each status through the real use cases: (role, action,
 # payload) steps. Every status of the flow, and open cases waiting on an escalation, at the
 # township, RED with a leader, extended, re-assessed.
-AGREE = {"form": "written", "terms": "赔偿修缮费", "performance_method": "转账"}
+AGREE = {
+    "form": "written",
+    "facts": "排水沟堵塞",
+    "terms": "赔偿修缮费",
+    "performance_method": "转账",
+    "performance_place": "先进村",
+}
 PATHS = {
     "registered": [],
     "overdue": [],  # registered ten days ago, never accepted: the overdue list has a row
@@ -118,9 +124,10 @@ PATHS = {
     "agreed": "mediating+agree",
     "follow_up": "agreed+partly",
     "resolved": "agreed+performed",
-    "archived": "agreed+performed+archive",
+    # an oral agreement: a written one's file needs the signed scan before archiving (Art 27)
+    "archived": "mediating+agree_oral+performed+archive",
     "reopened": "agreed+not_performed",
-    "rejected": [("grid_worker", "reject", {"reason": "不属于人民调解范围"})],
+    "rejected": [("grid_worker", "reject", {"ground": "not_civil_dispute"})],
     "terminated": "mediating+terminate",
     "referred": [("grid_worker", "refer", {"target": "police", "reason": "涉嫌违法"})],
     "withdrawn": [("grid_worker", "accept", {}), ("grid_worker", "withdraw", {"reason": "撤回"})],
@@ -146,6 +153,7 @@ PATHS = {
 }
 _SUFFIX = {
     "agree": [("grid_worker", "agree", {**AGREE, "performance_deadline": "@later"})],
+    "agree_oral": [("grid_worker", "agree", {"form": "oral", "terms": "当场赔偿"})],
     "partly": [("grid_worker", "record_visit", {"method": "phone", "result": "partly"})],
     "performed": [("grid_worker", "record_visit", {"method": "in_person", "result": "performed"})],
     "not_performed": [

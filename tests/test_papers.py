@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from mediation.pii import mask_id
-from tests.factories import Api, dispute_payload, resident_id, role_users
+from tests.factories import Api, dispute_payload, resident_id, role_users, upload_signed_agreement
 
 pdfplumber = pytest.importorskip("pdfplumber")
 # WeasyPrint loads pango (Debian libpango-1.0-0, libpangoft2-1.0-0) when imported
@@ -123,6 +123,7 @@ def written(gw: Api, med: Api, ctx, db_session, visits: int = 1) -> dict:
         d["id"],
         "agree",
         form="written",
+        facts="两户因排水沟堵塞发生争执",
         terms="一、双方各承担一半费用，共同清理排水沟；\n二、李四于清理后不再堆放杂物。",
         performance_method="共同出工，费用现金结清",
         performance_place="先进村排水沟现场",
@@ -344,6 +345,7 @@ def test_dossier_has_cover_contents_every_paper_records_and_timeline_in_one_file
     gw, med, ctx, db_session
 ):
     d = written(gw, med, ctx, db_session, visits=2)
+    upload_signed_agreement(med, d["id"])
     r = Api(gw.client, "t_vil").act(d["id"], "archive")
     assert r.status_code == 200, r.get_json()
     body, pages = read(paper(med, d["id"], "dossier"), keep="dossier")
@@ -446,6 +448,7 @@ def test_long_agreement_keeps_every_signature_line_with_the_committee_seal(
         d["id"],
         "agree",
         form="written",
+        facts="两户因排水沟堵塞发生争执",
         terms=terms,
         performance_method="银行转账",
         performance_place="赵母住所",
@@ -462,3 +465,16 @@ def test_long_agreement_keeps_every_signature_line_with_the_committee_seal(
     assert "人民调解委员会（印章）" in signing[0]
     for name in ("王大", "王二", "赵母", "钱律师", "t_med"):
         assert name in signing[0]
+
+
+ADDRESS = "浙江省诸暨市枫桥镇先进村3组12号"
+
+
+def test_application_form_prints_sex_ethnicity_and_the_masked_address(gw, med, ctx, db_session):
+    parties = dispute_payload(db_session, ctx["cells"][0])["parties"]
+    parties[0].update(sex="male", ethnicity="汉族", address=ADDRESS)
+    d = register(gw, ctx, db_session, parties=parties)
+    body, _ = read(paper(med, d["id"], "application"), keep="application-details")
+    f = flat(body)
+    assert flat("男/汉族") in f and flat("浙江省诸暨市枫桥镇****") in f
+    assert "先进村3组12号" not in f  # the address is personal data: masked on paper (§6)

@@ -171,7 +171,7 @@ def test_valid_photo_is_stored_by_checksum(app, client, db_session, ctx):
 
 ACTIONS = {
     "accept": {},
-    "reject": {"reason": "不属于调解范围"},
+    "reject": {"ground": "not_civil_dispute", "reason": "不属于调解范围"},
     "start_mediation": {"rights_notice": "告知"},
     "record_session": {"held_at": "NOW", "summary": "调解"},
     "escalate": {"to_level": "township", "reason": "上报"},

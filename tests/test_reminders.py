@@ -71,6 +71,8 @@ def test_a_case_walked_through_a_month(db_session, world):
         "agree",
         at(2026, 12, 10, 10),
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="赔偿",
         performance_method="转账",
         performance_deadline=date(2026, 12, 20),

@@ -117,6 +117,8 @@ def _moves(world):
             "agree",
             {
                 "form": "written",
+                "facts": "两户因排水沟堵塞发生争执",
+                "performance_place": "先进村",
                 "terms": "分期赔偿",
                 "performance_method": "转账",
                 "performance_deadline": later,

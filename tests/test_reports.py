@@ -66,6 +66,8 @@ def month(app, db_session):
         "agree",
         at(10, 5),
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="赔偿五万元",
         performance_method="转账",
         performance_deadline=date(2026, 10, 15),
@@ -121,6 +123,8 @@ def month(app, db_session):
         "agree",
         at(10, 12),
         form="written",
+        facts="两户因排水沟堵塞发生争执",
+        performance_place="先进村",
         terms="分两期支付",
         performance_method="分期支付",
         performance_deadline=date(2026, 10, 25),
@@ -148,7 +152,7 @@ def month(app, db_session):
     act("mediator", f, "terminate", at(10, 25), reason="一方拒绝调解", routes=["litigation"])
 
     g = reg(at(10, 20), occurred_at=occurred(10, 20))
-    act("mediator", g, "reject", at(10, 21), reason="不属于人民调解范围")
+    act("mediator", g, "reject", at(10, 21), ground="not_civil_dispute")
 
     h = reg(at(10, 30), occurred_at=occurred(10, 30), source="hotline", people_involved=40)
 
@@ -177,7 +181,11 @@ EXPECTED = {
     "in_progress": 4,  # C D H J (J waits for the police's result: a referral is a loop)
     "overdue_open": 1,  # C (mediation due 10-29)
     "agreement_amount_wan": Decimal("6.23"),  # (50,000 + 12,345.67) / 10,000
+    "mediation_ended": 4,  # A D E agreed, F terminated (J referred, G rejected: not mediated)
+    "mediation_succeeded": 3,  # A D E
+    "judicial_applications": 0,
     "judicial_confirmations": 0,
+    "judicial_refused": 0,
     "visits": 3,  # A D E
     "visits_due": 3,  # A (10-15) D (10-21) E (10-25)
     "visits_due_done": 3,
@@ -206,7 +214,7 @@ EXPECTED = {
     "resolution_days_sum": 48.0,  # A 30 days + E 18 days
 }
 EXPECTED_RATES = {
-    "success_rate": 0.75,  # 3 agreements / 4 accepted
+    "success_rate": 0.75,  # 3 agreed / 4 whose mediation ended (one cohort)
     "follow_up_rate": 1.0,  # 3 / 3
     "performance_rate": 0.6667,  # 2 / 3
     "satisfaction_rate": 1.0,  # 2 / 2
@@ -467,7 +475,14 @@ def test_exports_xlsx_csv_json_escaped_and_logged(app, client, db_session, month
         with open(os.path.join(os.environ["REPORT_SAMPLE_DIR"], "township-report.xlsx"), "wb") as f:
             f.write(r.data)
     wb = load_workbook(io.BytesIO(r.data))
-    assert wb.sheetnames == ["汇总表", "分类统计", "重点领域", "红橙案件", "工作开展情况"]
+    assert wb.sheetnames == [
+        "汇总表",
+        "分类统计",
+        "重点领域",
+        "红橙案件",
+        "工作开展情况",
+        "指标说明",
+    ]
     ws = wb["汇总表"]
     assert ws.freeze_panes == "C5"
     assert "C3:F3" in {str(m) for m in ws.merged_cells.ranges}  # 案件数量 over four columns

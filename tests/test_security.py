@@ -197,7 +197,7 @@ def test_grid_worker_cannot_accept_an_escalation(client, db_session, w):
     "action,body",
     [
         ("accept", {}),
-        ("reject", {"reason": "不属于人民调解范围"}),
+        ("reject", {"ground": "not_civil_dispute", "reason": "不属于人民调解范围"}),
         ("assess_risk", {"likelihood": 5, "severity": 5}),
         ("withdraw", {"reason": "当事人撤回"}),
     ],

@@ -369,7 +369,9 @@ def test_push_semantics_replay_reuse_unknown_case_and_validation(app, world):
     assert [r["status"] for r in again] == ["already_applied", "already_applied", "rejected"]
     assert again[0]["result"] == results[0]["result"]
     assert again[0]["received_at"] == results[0]["received_at"]
-    reused = phone.push([{**accept, "action": "reject", "payload": {"reason": "不受理"}}])
+    reused = phone.push(
+        [{**accept, "action": "reject", "payload": {"ground": "not_civil_dispute"}}]
+    )
     assert reused[0]["status"] == "rejected"
     assert reused[0]["error"]["code"] == "operation_id_reused"
     other = Phone(client, "s_gw2")

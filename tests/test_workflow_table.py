@@ -32,6 +32,9 @@ STANDING = {  # where each role stands on a case of its area
 }
 PAYLOAD = {  # everything any action may require
     "reason": "r",
+    "ground": "not_civil_dispute",
+    "party_id": 1,
+    "court_outcome": "confirmed",
     "rights_notice": "n",
     "held_at": "t",
     "summary": "s",
@@ -54,6 +57,8 @@ PAYLOAD = {  # everything any action may require
 FROM = {
     "accept": {"registered"},
     "reject": {"registered"},
+    "refuse_mediation": {"accepted", "mediating", "reopened"},
+    "record_court_outcome": {"agreed", "follow_up", "resolved", "terminated", "archived"},
     "start_mediation": {"accepted", "reopened"},
     "record_session": {"mediating"},
     "escalate": {"registered", "accepted", "mediating", "reopened"},
@@ -109,6 +114,7 @@ FROM = {
 TO = {
     "accept": "accepted",
     "reject": "rejected",
+    "refuse_mediation": "terminated",
     "start_mediation": "mediating",
     "agree": "agreed",
     "terminate": "terminated",
@@ -134,6 +140,7 @@ WHO.update(
         },
         "assign_leader": {"center_staff", "county_admin"},
         "set_group_flag": {"center_staff", "county_admin"},  # the township decides (issue 19)
+        "record_court_outcome": {"mediator", "village_admin", "center_staff", "county_admin"},
         "archive": {"village_admin", "center_staff", "county_admin"},
         "record_referral_result": {"center_staff", "county_admin"},
     }

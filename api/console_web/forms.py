@@ -16,11 +16,13 @@ from api.errors import flatten
 from api.schemas.disputes import ActionIn, ListQuery
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
+    COURT_OUTCOMES,
     FORCED_RED_FLAGS,
     LEVEL_LABELS,
     LEVELS,
     REFERRAL_OUTCOMES,
     REFERRAL_TARGETS,
+    REJECT_GROUNDS,
     SATISFACTION,
     TERMINATION_ROUTES,
     VISIT_METHODS,
@@ -45,6 +47,11 @@ FIELDS = {
     for f in (
         Field("reason", "理由", "textarea", placeholder="请写明理由"),
         Field("note", "备注", "textarea"),
+        Field("ground", "不予受理事由", "select", REJECT_GROUNDS),
+        Field("party_id", "拒绝调解的当事人", "select", {}),
+        Field("court_outcome", "司法确认进展", "select", COURT_OUTCOMES),
+        Field("court", "人民法院", "text"),
+        Field("decided_on", "日期", "date"),
         Field("rights_notice", "权利义务告知", "text", placeholder="如：已当面告知双方权利义务"),
         Field("held_at", "调解时间", "datetime"),
         Field("place", "调解地点", "text"),
@@ -52,7 +59,10 @@ FIELDS = {
         Field("summary", "调解过程", "textarea"),
         Field("to_level", "层级", "select", dict(LEVEL_LABELS)),
         Field("form", "协议形式", "select", AGREEMENT_FORMS),
-        Field("terms", "协议内容", "textarea"),
+        Field("facts", "纠纷事实与争议事项", "textarea"),
+        Field("terms", "各方权利义务（协议内容）", "textarea"),
+        Field("performance_method", "履行方式", "text"),
+        Field("performance_place", "履行地点", "text"),
         Field("performance_deadline", "履行期限", "date"),
         Field("performed_immediately", "当场履行", "checkbox"),
         Field("amount", "协议金额（元）", "text"),
@@ -86,7 +96,18 @@ FIELDS = {
 OPTIONAL = {
     "accept": ("note",),
     "record_session": ("place", "mediators"),
-    "agree": ("performance_deadline", "performed_immediately", "amount"),
+    "reject": ("reason",),
+    "refuse_mediation": ("reason", "routes"),
+    "record_court_outcome": ("court", "decided_on", "note"),
+    # required for a written agreement (Art 29), checked by the use case
+    "agree": (
+        "facts",
+        "performance_method",
+        "performance_place",
+        "performance_deadline",
+        "performed_immediately",
+        "amount",
+    ),
     "record_visit": ("method", "satisfaction", "notes"),
     "assess_risk": ("flags", "clear_flags", "reason", "note"),
     "accept_escalation": ("reason",),
@@ -95,7 +116,9 @@ OPTIONAL = {
 }
 
 
-def fields_of(t: Transition, *, level: str, leaders: dict[str, str]) -> list[tuple[Field, bool]]:
+def fields_of(
+    t: Transition, *, level: str, leaders: dict[str, str], parties: dict[str, str] | None = None
+) -> list[tuple[Field, bool]]:
     """(field, required) for an action's form, choices narrowed to what makes sense here."""
     out = []
     for name, required in [(n, True) for n in t.requires] + [
@@ -113,6 +136,8 @@ def fields_of(t: Transition, *, level: str, leaders: dict[str, str]) -> list[tup
             )
         if name == "leader_id":
             f = Field(f.name, f.label, f.kind, leaders)
+        if name == "party_id":
+            f = Field(f.name, f.label, f.kind, parties or {})
         out.append((f, required))
     return out
 
@@ -140,7 +165,7 @@ def payload_from_form(t: Transition, form) -> tuple[dict, dict[str, list[str]]]:
                 continue
             if f.kind == "datetime" and len(value) == 16:
                 value = f"{value}:00+08:00"  # the browser's local time is Beijing time
-            if name in ("likelihood", "severity", "leader_id"):
+            if name in ("likelihood", "severity", "leader_id", "party_id"):
                 try:
                     value = int(value)
                 except ValueError:

@@ -303,8 +303,9 @@ def _case_page(
     case = queries.detail(db.session, actor=actor, dispute_id=dispute_id, now=now)
     dispute = access.get_dispute(db.session, actor=actor, dispute_id=dispute_id)
     leaders = _leaders(dispute)
+    parties = {str(p.id): f"{PARTY_ROLES[p.role]} {p.name}" for p in dispute.parties}
     actions = [
-        (t, fields_of(t, level=dispute.handling_level, leaders=leaders))
+        (t, fields_of(t, level=dispute.handling_level, leaders=leaders, parties=parties))
         for t in available_actions(actor, dispute)
     ]
     can_reveal = {f: actor.has(*roles) for f, roles in REVEAL_ROLES.items()}

@@ -10,9 +10,12 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.inputs import INT32_MAX
+from api.schemas.users import RevealIn
 from geo.crs import SYSTEMS, WGS84
 from mediation.disputes.enums import (
     AGREEMENT_FORMS,
+    COURT_OUTCOMES,
+    ETHNICITIES,
     FORCED_RED_FLAGS,
     ID_TYPES,
     KEY_AREAS,
@@ -21,8 +24,10 @@ from mediation.disputes.enums import (
     PARTY_ROLES,
     REFERRAL_OUTCOMES,
     REFERRAL_TARGETS,
+    REJECT_GROUNDS,
     RISK_LABELS,
     SATISFACTION,
+    SEXES,
     SOURCES,
     STATUSES,
     TERMINATION_ROUTES,
@@ -104,6 +109,19 @@ class PartyIn(Schema):
     id_type = one_of(ID_TYPES, load_default=None, allow_none=True)
     id_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=30))
+    sex = one_of(
+        SEXES, load_default=None, allow_none=True, metadata={"description": "male / female"}
+    )
+    ethnicity = one_of(
+        ETHNICITIES, load_default=None, allow_none=True, metadata={"description": "民族，如 汉族"}
+    )
+    address = text(
+        200,
+        required=False,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "住址（个人信息：加密保存，列表和文书中脱敏）"},
+    )
 
     @validates_schema
     def _check_id_and_phone(self, data, **kwargs):
@@ -119,6 +137,10 @@ class PartyIn(Schema):
                     errors["id_number"] = [str(exc)]
             elif not _NO_CONTROL.regex.match(number):
                 errors["id_number"] = ["证件号码含有非法字符"]
+        if "id_number" not in errors and data.get("sex") and data.get("id_type") == "resident_id":
+            # GB 11643: the 17th character is odd for a man, even for a woman.
+            if number and ("male" if int(data["id_number"][16]) % 2 else "female") != data["sex"]:
+                errors["sex"] = ["性别与身份证号不一致，请核对"]
         if data.get("phone"):
             try:
                 data["phone"] = normalize_phone(data["phone"])
@@ -208,6 +230,11 @@ class ActionIn(Schema):
         metadata={"description": "案件版本号（也可用 If-Match 头），防止覆盖他人的修改"},
     )
     reason = text(2000, required=False)
+    ground = one_of(REJECT_GROUNDS, metadata={"description": "不予受理的法定事由"})
+    party_id = fields.Integer(
+        validate=validate.Range(min=1, max=INT32_MAX),
+        metadata={"description": "明确拒绝调解的当事人（人民调解法第十七条）"},
+    )
     note = text(2000, required=False)
     rights_notice = text(500, required=False, metadata={"description": "权利义务告知的方式与时间"})
     notified_at = fields.AwareDateTime()
@@ -217,7 +244,8 @@ class ActionIn(Schema):
     summary = text(5000, required=False)
     to_level = one_of(LEVELS)
     form = one_of(AGREEMENT_FORMS)
-    terms = text(5000, required=False)
+    facts = text(5000, required=False, metadata={"description": "纠纷主要事实、争议事项"})
+    terms = text(5000, required=False, metadata={"description": "各方当事人的权利义务"})
     performance_method = text(1000, required=False)
     performance_place = text(200, required=False)
     performance_deadline = fields.Date()
@@ -261,6 +289,9 @@ class ActionIn(Schema):
         }
     )
     leader_id = fields.Integer(validate=validate.Range(min=1, max=INT32_MAX))
+    court_outcome = one_of(COURT_OUTCOMES, metadata={"description": "司法确认进展"})
+    court = text(200, required=False, metadata={"description": "人民法院名称"})
+    decided_on = fields.Date(metadata={"description": "申请、立案或裁定的日期"})
 
 
 def crs_param(default: str = WGS84):
@@ -407,6 +438,12 @@ class DetailOut(SummaryOut):
     escalations = fields.List(fields.Dict())
     attachments = fields.List(fields.Dict())
     links = fields.List(fields.Dict())
+    court_outcomes = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "司法确认进展：outcome（applied/filed/confirmed/refused）、court、decided_on"
+        },
+    )
     timeline = fields.List(fields.Dict())
 
 
@@ -425,6 +462,12 @@ class EventOut(Schema):
     to_status = fields.String(allow_none=True)
     changes = fields.Dict()
     reason = fields.String(allow_none=True)
+
+
+class PartyRevealIn(RevealIn):
+    """Which of a party's fields, and why (written to the access log)."""
+
+    field = fields.String(required=True, validate=validate.OneOf(["phone", "id_number", "address"]))
 
 
 class AttachmentOut(Schema):

@@ -76,11 +76,33 @@ def business_day(at: datetime) -> date:
     return at.astimezone(BUSINESS_TZ).date()
 
 
-def report_due(month: str, due_day: int) -> datetime:
-    """The monthly report `YYYY-MM` is due by the end of `due_day` of that month (an office reads
-    "18日前报送" as "by the end of the 18th"); printed as `report_due_label`."""
+def report_due(
+    month: str,
+    due_day: int,
+    *,
+    calendar: WorkCalendar | None = None,
+    next_working_day: bool = False,
+) -> datetime:
+    """The monthly report `YYYY-MM` is due by the end of `due_day` of that month, Asia/Shanghai
+    (an office reads "18日前报送" as "by the end of the 18th"); when the deployment says so
+    (`REPORT_DUE_NEXT_WORKING_DAY`) a due day that is not a working day moves to the next working
+    day of the calendar. The one due date every message prints, through `report_due_label`."""
     y, m = (int(x) for x in month.split("-"))
-    return end_of(date(y, m, due_day))
+    day = date(y, m, due_day)
+    if next_working_day and calendar is not None:
+        day = calendar.add_working_days(day, 0)
+    return end_of(day)
+
+
+def report_cutoff(due: datetime) -> datetime:
+    """The first instant after the due day (00:00 of the next day, Asia/Shanghai): a report
+    submitted before it is on time — the whole due day counts, to its last fraction of a second."""
+    return datetime.combine(business_day(due) + timedelta(days=1), time(0), BUSINESS_TZ)
+
+
+def on_time(submitted_at: datetime, due: datetime) -> bool:
+    """Submitted on or before the due day."""
+    return submitted_at < report_cutoff(due)
 
 
 def report_due_label(due: datetime) -> str:

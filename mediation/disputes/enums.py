@@ -118,6 +118,17 @@ PARTY_ROLES = {
     "agent": "代理人",
 }
 PARTY_KINDS = {"person": "自然人", "organisation": "单位"}
+SEXES = {"male": "男", "female": "女"}
+# The 56 ethnic groups as the 受理登记表 writes them (GB 3304); "其他" for a foreign national.
+ETHNICITIES = tuple(
+    (
+        "汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 白族 土家族 "
+        "哈尼族 哈萨克族 傣族 黎族 傈僳族 佤族 畲族 高山族 拉祜族 水族 东乡族 纳西族 景颇族 "
+        "柯尔克孜族 土族 达斡尔族 仫佬族 羌族 布朗族 撒拉族 毛南族 仡佬族 锡伯族 阿昌族 普米族 "
+        "塔吉克族 怒族 乌孜别克族 俄罗斯族 鄂温克族 德昂族 保安族 裕固族 京族 塔塔尔族 独龙族 "
+        "鄂伦春族 赫哲族 门巴族 珞巴族 基诺族 其他"
+    ).split()
+)
 ID_TYPES = {
     "resident_id": "居民身份证",
     "hk_mo_tw_permit": "港澳台居民通行证/居住证",
@@ -136,6 +147,24 @@ VISIT_RESULTS = {
     "judicial_confirmation": "已申请司法确认",
     "sued": "已起诉",
     "recurred": "纠纷复发/激化",
+}
+# Why a registered case is not accepted: the legal grounds (人民调解法 Art 2, 17; 人民调解工作
+# 若干规定 Art 22). `other` needs a written reason.
+REJECT_GROUNDS = {
+    "not_civil_dispute": "不属于民间纠纷（人民调解法第二条）",
+    "party_refused": "一方当事人明确拒绝调解（人民调解法第十七条）",
+    "exclusive_jurisdiction": "法律、法规规定只能由专门机关管辖处理，或禁止采用民间调解方式解决"
+    "（若干规定第二十二条第一项）",
+    "handled_by_authority": "人民法院、公安机关或其他行政机关已经受理或解决（若干规定第二十二条"
+    "第二项）",
+    "other": "其他（须写明理由）",
+}
+# The court's answer to a joint application for judicial confirmation (人民调解法 Art 33).
+COURT_OUTCOMES = {
+    "applied": "已申请司法确认",
+    "filed": "法院已立案",
+    "confirmed": "法院裁定确认协议有效",
+    "refused": "法院裁定驳回申请（协议未获确认）",
 }
 SATISFACTION = {"satisfied": "满意", "basically": "基本满意", "unsatisfied": "不满意"}
 TERMINATION_ROUTES = {"arbitration": "仲裁", "administrative": "行政途径", "litigation": "诉讼"}

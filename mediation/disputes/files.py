@@ -33,9 +33,10 @@ def reveal_party_field(
     ip: str | None,
     now: datetime,
 ) -> str | None:
-    """A party's full ID number or phone for a role that needs it; logged with the purpose."""
+    """A party's full ID number, phone or address for a role that needs it; logged with the
+    purpose."""
     if field not in REVEAL_ROLES:
-        raise ValidationFailed("只能查看身份证号或电话", code="invalid_field", field="field")
+        raise ValidationFailed("只能查看身份证号、电话或住址", code="invalid_field", field="field")
     if not actor.has(*REVEAL_ROLES[field]):
         raise Forbidden("您的角色不能查看完整的个人信息", code="reveal_forbidden")
     purpose = require_purpose(purpose)
@@ -56,7 +57,11 @@ def reveal_party_field(
         ip=ip,
         now=now,
     )
-    blob = party.id_number_enc if field == "id_number" else party.phone_enc
+    blob = {
+        "id_number": party.id_number_enc,
+        "phone": party.phone_enc,
+        "address": party.address_enc,
+    }[field]
     return vault.decrypt(blob) if blob else None
 
 

@@ -205,6 +205,11 @@ class Party(db.Model):
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     phone_masked: Mapped[str | None] = mapped_column(String(24))
     name_phone_hash: Mapped[str | None] = mapped_column(String(64))
+    # 受理登记表: sex, ethnicity and address (the address is personal data: encrypted, masked)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    ethnicity: Mapped[str | None] = mapped_column(String(16))
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_masked: Mapped[str | None] = mapped_column(String(120))
 
     dispute: Mapped[Dispute] = relationship(back_populates="parties")
 
@@ -242,6 +247,7 @@ class Agreement(db.Model):
         ForeignKey("dispute.id", ondelete="CASCADE"), index=True
     )
     form: Mapped[str] = mapped_column(String(16))
+    facts: Mapped[str | None] = mapped_column(Text)  # 纠纷主要事实、争议事项 (Art 29)
     terms: Mapped[str] = mapped_column(Text)
     performance_method: Mapped[str | None] = mapped_column(Text)
     performance_place: Mapped[str | None] = mapped_column(String(200))
@@ -256,6 +262,29 @@ class Agreement(db.Model):
     cell_code: Mapped[str] = mapped_column(String(15))
 
     __table_args__ = (Index("ix_agreement_cell_created", "cell_code", "created_at"),)
+
+
+class CourtOutcome(db.Model):
+    """What happened to a written agreement at court (司法确认, 人民调解法 Art 33): applied, filed,
+    confirmed or refused; one row per step, the last one is where it stands."""
+
+    __tablename__ = "court_outcome"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("dispute.id", ondelete="CASCADE"), index=True
+    )
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id", ondelete="CASCADE"))
+    outcome: Mapped[str] = mapped_column(String(16))  # COURT_OUTCOMES
+    court: Mapped[str | None] = mapped_column(String(200))
+    decided_on: Mapped[date] = mapped_column(Date)  # the day applied / filed / ruled
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The case's cell, for the report's index range (as on the other child rows).
+    cell_code: Mapped[str] = mapped_column(String(15))
+
+    __table_args__ = (Index("ix_court_outcome_cell_decided", "cell_code", "decided_on"),)
 
 
 class FollowUpVisit(db.Model):

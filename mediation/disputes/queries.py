@@ -25,6 +25,7 @@ from mediation.disputes.enums import (
 from mediation.disputes.models import (
     Agreement,
     Attachment,
+    CourtOutcome,
     Dispute,
     DisputeEvent,
     DisputeLink,
@@ -223,6 +224,7 @@ def detail(
         "escalations": rows(Escalation, Escalation.id),
         "attachments": rows(Attachment, Attachment.created_at),
         "links": rows(DisputeLink, DisputeLink.id),
+        "court_outcomes": rows(CourtOutcome, CourtOutcome.id),
         "timeline": timeline_rows(db_session, d),
         "category_label": category_labels(db_session).get(d.category, d.category),
     }
@@ -305,6 +307,9 @@ def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinat
                     "id_type": p.id_type,
                     "id_number": p.id_number_masked,
                     "phone": p.phone_masked,
+                    "sex": p.sex,
+                    "ethnicity": p.ethnicity,
+                    "address": p.address_masked,
                 }
                 for p in children["parties"]
             ],
@@ -320,6 +325,7 @@ def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinat
             "agreements": [
                 {
                     "form": a.form,
+                    "facts": a.facts,
                     "terms": a.terms,
                     "performance_method": a.performance_method,
                     "performance_place": a.performance_place,
@@ -385,6 +391,10 @@ def case_file(d: Dispute, now: datetime, children: dict, system: str = coordinat
             "links": [
                 {"other_id": link.other_id, "kind": link.kind, "reason": link.reason}
                 for link in children["links"]
+            ],
+            "court_outcomes": [
+                {"outcome": c.outcome, "court": c.court, "decided_on": c.decided_on}
+                for c in children.get("court_outcomes", [])
             ],
             "timeline": children["timeline"],
         }

@@ -41,7 +41,7 @@ from mediation.disputes.models import (
 )
 from mediation.disputes.related import related_links
 from mediation.disputes.settings import Settings
-from mediation.pii import Vault, mask_id, mask_phone
+from mediation.pii import Vault, mask_address, mask_id, mask_phone
 from mediation.times import check_not_future
 from mediation.users.actor import Actor
 from mediation.users.enums import GRID_WORKER
@@ -82,6 +82,11 @@ def _build_party(i: int, p: dict, vault: Vault) -> Party:
         party.phone_hash = vault.keyed_hash(p["phone"])
         party.phone_masked = mask_phone(p["phone"])
         party.name_phone_hash = vault.keyed_hash(f"{party.name}|{p['phone']}")
+    party.sex, party.ethnicity = p.get("sex"), p.get("ethnicity")
+    if p.get("address"):
+        address = p["address"].strip()
+        party.address_enc = vault.encrypt(address)
+        party.address_masked = mask_address(address)
     return party
 
 

@@ -12,7 +12,7 @@ from core import fastsql
 from core.clock import BUSINESS_TZ
 from mediation.disputes.deadlines import business_day, end_of
 from mediation.disputes.enums import OPEN_STATUSES, ORANGE, RED, UNASSESSED
-from mediation.disputes.models import Agreement, Dispute
+from mediation.disputes.models import Agreement, CourtOutcome, Dispute
 from mediation.reminders import service as reminders
 from mediation.reminders.kinds import TITLES, Recipient
 from mediation.reminders.models import CANCELLED, OPEN_STATES, PENDING, Reminder
@@ -212,9 +212,14 @@ def facts_of(db_session: Session, dispute: Dispute, now: datetime) -> CaseFacts:
     """What planning needs, read from the case."""
     judicial = None
     if dispute.status in ("agreed", "follow_up"):
+        # the window of the written agreement in force, until an application is recorded
         judicial = db_session.scalar(
             select(Agreement.judicial_confirmation_due_on)
-            .where(Agreement.dispute_id == dispute.id, Agreement.form == "written")
+            .where(
+                Agreement.dispute_id == dispute.id,
+                Agreement.form == "written",
+                ~select(CourtOutcome.id).where(CourtOutcome.agreement_id == Agreement.id).exists(),
+            )
             .order_by(Agreement.id.desc())
             .limit(1)
         )

@@ -19,7 +19,8 @@ from mediation.users.enums import ADMIN
 
 
 def supervise_cases(db_session: Session, rows: list[Reminder], now: datetime) -> int:
-    """An overdue case reminder goes to the level above the case's handling level (督办)."""
+    """An overdue case reminder goes to the level above the case's handling level (督办); an
+    escalation left waiting goes above the level that should accept it (the one that is late)."""
     ids = {r.dispute_id for r in rows if r.dispute_id}
     if not ids:
         return 0
@@ -31,6 +32,8 @@ def supervise_cases(db_session: Session, rows: list[Reminder], now: datetime) ->
             continue
         # a referred case is the township centre's to follow: its overdue result goes to the county
         level = dispute.handling_level if dispute.handling_level in NEXT_LEVEL else "township"
+        if r.kind == "escalation_acceptance" and dispute.escalation_target in NEXT_LEVEL:
+            level = dispute.escalation_target
         who = supervisor_for(
             level, {"township": dispute.township_code, "county": dispute.county_code}
         )

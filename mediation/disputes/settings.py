@@ -24,3 +24,4 @@ class Settings:
     max_photo_bytes: int = 5 * 1024 * 1024
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW  # how far ahead of ours a phone's clock may be
     red_alert_levels: tuple[str, ...] = DEFAULT_RED_ALERT_LEVELS  # told of a RED case at once
+    archive_requires_signed_agreement: bool = True  # the 卷宗 holds the signed written agreement

@@ -100,7 +100,15 @@ TRANSITIONS: dict[str, Transition] = {
     for t in (
         Transition("accept", "受理", frozenset({REGISTERED}), ACCEPTED, frozenset(), ()),
         Transition(
-            "reject", "不予受理", frozenset({REGISTERED}), REJECTED, frozenset(), ("reason",)
+            "reject", "不予受理", frozenset({REGISTERED}), REJECTED, frozenset(), ("ground",)
+        ),
+        Transition(
+            "refuse_mediation",
+            "当事人明确拒绝调解（人民调解法第十七条）",
+            frozenset({ACCEPTED, MEDIATING, REOPENED}),
+            TERMINATED,
+            frozenset(),
+            ("party_id",),
         ),
         Transition(
             "start_mediation",
@@ -179,6 +187,15 @@ TRANSITIONS: dict[str, Transition] = {
             "by_result",
             frozenset({GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF}),
             ("result",),
+            at_level="any",
+        ),
+        Transition(
+            "record_court_outcome",
+            "记录司法确认进展",
+            frozenset({AGREED, FOLLOW_UP, RESOLVED, TERMINATED, ARCHIVED}),
+            SAME,
+            frozenset({MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN}),
+            ("court_outcome",),
             at_level="any",
         ),
         Transition(

@@ -22,6 +22,7 @@ from mediation.disputes.enums import (
     PARTY_ROLES,
     RISK_LABELS,
     SATISFACTION,
+    SEXES,
     SOURCES,
     STATUS_LABELS,
     VISIT_METHODS,
@@ -111,6 +112,9 @@ def parties(case: dict, full_ids: dict[int, str] | None = None) -> list[dict]:
                 "id_type": ID_TYPES.get(p["id_type"], "") if p["id_type"] else "",
                 "id_number": (full_ids or {}).get(p["id"]) or p["id_number"] or "",
                 "phone": p["phone"] or "",
+                "sex": SEXES.get(p.get("sex") or "", ""),
+                "ethnicity": p.get("ethnicity") or "",
+                "address": p.get("address") or "",  # masked (domain §6)
             }
         )
     return out
@@ -177,7 +181,7 @@ def agreement(case: dict, names: Names, full_ids: dict[int, str] | None = None) 
         "title": PAPER_TITLES[AGREEMENT],
         "parties": parties(case, full_ids),
         "signers": parties(case),  # an agent (代理人) signs too, for the party it represents
-        "facts": case["description"],
+        "facts": a.get("facts") or case["description"],
         "sessions": _sessions(case),
         "terms": a["terms"],
         "performance": _performance(a),

@@ -143,8 +143,6 @@ SELECT p.k AS period, left(v.cell_code, {n}) AS area,
   count(*) AS visits,
   count(DISTINCT v.dispute_id) AS cases_visited,
   count(DISTINCT v.dispute_id) FILTER (WHERE v.result = 'performed') AS performed,
-  count(DISTINCT v.dispute_id) FILTER (WHERE v.result = 'judicial_confirmation')
-    AS judicial_confirmations,
   count(*) FILTER (WHERE v.satisfaction IS NOT NULL) AS satisfaction_answered,
   count(*) FILTER (WHERE v.satisfaction IN ('satisfied', 'basically')) AS satisfied
 FROM {PERIODS} CROSS JOIN follow_up_visit v
@@ -164,6 +162,30 @@ WHERE {where} AND {ACTIVE_ANY} AND {ACTIVE}
   AND NOT EXISTS (SELECT 1 FROM follow_up_visit v WHERE v.dispute_id = d.id
                   AND v.visited_at < :start)
 GROUP BY 1, 2""",
+        # One cohort per period: the cases whose mediation ended in it, by an agreement or by a
+        # termination without one (a suit after an agreement is not a second ending), each once.
+        "mediation_ended": f"""
+SELECT p.k AS period, left(x.cell_code, {n}) AS area,
+  count(DISTINCT x.dispute_id) AS mediation_ended,
+  count(DISTINCT x.dispute_id) FILTER (WHERE x.agreed) AS mediation_succeeded
+FROM {PERIODS} CROSS JOIN (
+  SELECT a.dispute_id, a.cell_code, a.created_at AS at, true AS agreed FROM agreement a
+  WHERE {in_cells("a")} AND a.created_at >= :min_start AND a.created_at < :max_end
+  UNION ALL
+  SELECT ev.dispute_id, ev.cell_code, ev.at, false FROM dispute_event ev
+  WHERE {in_cells("ev")} AND ev.at >= :min_start AND ev.at < :max_end
+    AND ev.to_status = 'terminated' AND ev.from_status <> 'terminated'
+    AND ev.action <> 'record_visit') x
+WHERE x.at >= :start AND x.at < :end GROUP BY 1, 2""",
+        # The court's answers to 司法确认 (written agreements only), each case once per outcome.
+        "court": f"""
+SELECT p.k AS period, left(c.cell_code, {n}) AS area,
+  count(DISTINCT c.dispute_id) FILTER (WHERE c.outcome = 'applied') AS judicial_applications,
+  count(DISTINCT c.dispute_id) FILTER (WHERE c.outcome = 'confirmed') AS judicial_confirmations,
+  count(DISTINCT c.dispute_id) FILTER (WHERE c.outcome = 'refused') AS judicial_refused
+FROM {PERIODS} CROSS JOIN court_outcome c
+WHERE {in_cells("c")} AND c.decided_on >= (:start AT TIME ZONE 'Asia/Shanghai')::date
+  AND c.decided_on < :end_day GROUP BY 1, 2""",
         "escalations": f"""
 SELECT p.k AS period, left(e.cell_code, {n}) AS area,
   count(*) FILTER (WHERE e.to_level = 'township') AS escalated_township,
@@ -173,8 +195,8 @@ WHERE {in_cells("e")} AND e.direction = 'up' AND e.requested_at >= :start AND e.
 GROUP BY 1, 2""",
         "events": f"""
 SELECT p.k AS period, left(ev.cell_code, {n}) AS area,
-  count(*) FILTER (WHERE ev.to_status = 'terminated' AND ev.from_status <> 'terminated')
-    AS terminated,
+  count(*) FILTER (WHERE ev.to_status = 'terminated' AND ev.from_status <> 'terminated'
+                   AND ev.action <> 'record_visit') AS terminated,
   count(*) FILTER (WHERE ev.to_status = 'referred' AND ev.from_status <> 'referred') AS referred,
   count(*) FILTER (WHERE ev.to_status = 'reopened' AND ev.from_status <> 'reopened') AS reopened
 FROM {PERIODS} CROSS JOIN dispute_event ev

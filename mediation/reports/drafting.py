@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from mediation.disputes import deadlines
 from mediation.reminders.models import CANCELLED, OPEN_STATES, Reminder
 from mediation.reports.figures import village_figures
 from mediation.reports.models import DRAFT, SUBMITTED, MonthlyReport
@@ -213,7 +214,7 @@ def submit(
     report.status = SUBMITTED
     report.submitted_at = now
     report.submitted_by = actor.user_id
-    report.on_time = (first or now) < report.due_at
+    report.on_time = deadlines.on_time(first or now, report.due_at)
     _close_reminders(db_session, village=report.area_code, month=report.month, now=now)
     db_session.flush()
     return report

@@ -151,7 +151,8 @@ def _jsonable(row: dict) -> dict:
 
 
 def row_from_snapshot(figures: dict) -> dict:
-    """The counts of a stored snapshot, typed back for summing."""
-    row = dict(figures["row"])
+    """The counts of a stored snapshot, typed back for summing (a column added after the snapshot
+    was frozen reads 0 in it: the frozen figures themselves never change)."""
+    row = {**metrics.empty_row(), **figures["row"]}
     row["agreement_amount_wan"] = Decimal(row["agreement_amount_wan"])
     return row

@@ -37,7 +37,18 @@ COUNTS: tuple[tuple[str, str, str], ...] = (
     ("accepted", "本期受理", "受理时间在本期内的案件"),
     ("agreements_written", "达成书面协议", "本期内达成的书面调解协议数"),
     ("agreements_oral", "达成口头协议", "本期内达成的口头调解协议数（调解员已记录）"),
-    ("terminated", "调解终止", "本期内调解终止的案件（含回访发现已起诉）"),
+    (
+        "terminated",
+        "调解终止",
+        "本期内调解终止的案件（未达成协议，含一方明确拒绝调解）；达成协议后起诉的已计为达成协议，"
+        "不再计入",
+    ),
+    (
+        "mediation_ended",
+        "调解结束",
+        "本期调解结束的案件：本期达成调解协议，或本期调解终止（未达成协议），每案计一次",
+    ),
+    ("mediation_succeeded", "其中达成协议", "调解结束的案件中，本期达成调解协议的"),
     ("in_progress", "在办", "期末仍在办理的案件：期末前登记，且期末前未结案"),
     ("overdue_open", "超期未办结", "期末在办案件中，当前办理期限已过期末的"),
     (
@@ -45,7 +56,17 @@ COUNTS: tuple[tuple[str, str, str], ...] = (
         "协议涉及金额（万元）",
         "本期达成协议所载金额之和，单位万元，保留两位小数",
     ),
-    ("judicial_confirmations", "申请司法确认", "本期回访记录为已申请司法确认的案件"),
+    (
+        "judicial_applications",
+        "申请司法确认",
+        "本期申请司法确认的案件（仅书面协议，每案计一次）",
+    ),
+    (
+        "judicial_confirmations",
+        "司法确认",
+        "本期人民法院裁定确认调解协议有效的案件（每案计一次）",
+    ),
+    ("judicial_refused", "司法确认被驳回", "本期人民法院驳回确认申请的案件（每案计一次）"),
     ("visits", "回访次数", "本期内记录的回访次数"),
     (
         "visits_due",
@@ -84,7 +105,13 @@ COUNTS: tuple[tuple[str, str, str], ...] = (
 
 # (key, label, numerator, denominator, definition). A rate with a zero denominator is None.
 RATES: tuple[tuple[str, str, str, str, str], ...] = (
-    ("success_rate", "调解成功率", "agreements", "accepted", "本期达成协议数 ÷ 本期受理数"),
+    (
+        "success_rate",
+        "调解成功率",
+        "mediation_succeeded",
+        "mediation_ended",
+        "其中达成协议 ÷ 调解结束：本期调解结束的同一批案件中达成协议的比例，不超过 100%",
+    ),
     ("follow_up_rate", "回访率", "visits_due_done", "visits_due", "应回访已回访 ÷ 应回访案件"),
     ("performance_rate", "履行率", "performed", "cases_visited", "已履行 ÷ 回访案件"),
     (

@@ -1,12 +1,14 @@
 """The report month: `YYYY-MM` covers the calendar month before it and is due by the end of
-the 18th of `YYYY-MM` (Asia/Shanghai; the due day is configurable; `deadlines.report_due`)."""
+the 18th of `YYYY-MM` (Asia/Shanghai; the due day, and whether a due day that is not a working
+day moves to the next one, are configurable; `deadlines.report_due`)."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from core.clock import BUSINESS_TZ
 from core.errors import ValidationFailed
+from mediation.calendar import WorkCalendar
 from mediation.disputes import deadlines
 from mediation.reports import metrics
 
@@ -19,6 +21,20 @@ class ReportSettings:
 
     due_day: int = 18  # due by the end of this day of the report month (Asia/Shanghai)
     first_visit_days: int = 15
+    # a due day that is not a working day moves to the next working day (REPORT_DUE_NEXT_WORKING_DAY)
+    due_next_working_day: bool = True
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+
+def settings_from_config(cfg, calendar: WorkCalendar) -> ReportSettings:
+    """The deployment's report settings (REPORT_DUE_DAY, REPORT_DUE_NEXT_WORKING_DAY) over a
+    calendar: the one place the app, the console and the scheduler read them."""
+    return ReportSettings(
+        due_day=cfg["REPORT_DUE_DAY"],
+        first_visit_days=cfg["DEADLINES"]["first_visit_days_if_immediate"],
+        due_next_working_day=cfg["REPORT_DUE_NEXT_WORKING_DAY"],
+        calendar=calendar,
+    )
 
 
 # ------------------------------------------------------------------ months
@@ -71,5 +87,11 @@ def check_period_over(month: str, now: datetime) -> None:
 
 
 def due_at(month: str, settings: ReportSettings) -> datetime:
-    """The end of the due day in the report month, Asia/Shanghai."""
-    return deadlines.report_due(month, settings.due_day)
+    """The end of the due day in the report month, Asia/Shanghai (moved to the next working day
+    when the deployment says so): the one due date every message and export prints."""
+    return deadlines.report_due(
+        month,
+        settings.due_day,
+        calendar=settings.calendar,
+        next_working_day=settings.due_next_working_day,
+    )

@@ -219,3 +219,26 @@ def narrative_chunks(text: str, width: float = NARRATIVE_WIDTHS[4]) -> list[str]
         else:
             chunks.append(piece)
     return chunks or [""]
+
+
+DEFINITION_WIDTHS = {1: 16, 2: 24, 3: 90}
+
+
+def definitions_sheet(wb, compiled: dict, rows: list[tuple[str, str, str]]) -> None:
+    """指标说明: (group, figure, definition) rows, so the printed report states what it counts."""
+    ws = wb.create_sheet("指标说明")
+    for i, h in enumerate(("分组", "指标", "口径"), 1):
+        ws.cell(row=1, column=i, value=h)
+    _style_header(ws, 1, 1, 3)
+    ws.row_dimensions[1].height = _height(1)
+    for c, w in DEFINITION_WIDTHS.items():
+        ws.column_dimensions[get_column_letter(c)].width = w
+    for r, values in enumerate(rows, 2):
+        for c, value in enumerate(values, 1):
+            ws.cell(row=r, column=c, value=value)
+        _style_body(ws, r, 1, 3)
+        for c in range(1, 4):
+            ws.cell(row=r, column=c).alignment = LEFT_WRAP
+        _fit_row(ws, r, DEFINITION_WIDTHS)
+    ws.freeze_panes = "A2"
+    _page_setup(ws, compiled, title_rows="1:1")

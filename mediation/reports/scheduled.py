@@ -11,12 +11,17 @@ from core.clock import BUSINESS_TZ
 from mediation.disputes import deadlines
 from mediation.reminders import service as reminders
 from mediation.reminders.kinds import Recipient
+from mediation.reports import months
+from mediation.reports.months import ReportSettings
 
 
-def monthly_report_reminders(db_session: Session, *, now: datetime, due_day: int = 18) -> int:
-    """Each village's report for this month is due by the end of the due day (Asia/Shanghai)."""
+def monthly_report_reminders(
+    db_session: Session, *, now: datetime, settings: ReportSettings | None = None
+) -> int:
+    """Each village's report for this month is due by the end of the due day (Asia/Shanghai;
+    `months.due_at`, the date every other message prints too)."""
     day = now.astimezone(BUSINESS_TZ).date()
-    due_at = deadlines.report_due(day.strftime("%Y-%m"), due_day)
+    due_at = months.due_at(day.strftime("%Y-%m"), settings or ReportSettings())
     remind_at = due_at - timedelta(days=3)
     month = day.strftime("%Y-%m")
     title = f"本月矛盾纠纷排查化解情况请于{deadlines.report_due_label(due_at)}"

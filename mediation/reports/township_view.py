@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
+from mediation.disputes.deadlines import report_cutoff
 from mediation.reports import metrics
 from mediation.reports.drafting import _village_name_map
 from mediation.reports.figures import (
@@ -28,7 +29,7 @@ def village_status(submitted: MonthlyReport | None, now: datetime, due: datetime
     """on_time / late (by the first submission) / missing (due passed) / pending."""
     if submitted is not None:
         return "on_time" if submitted.on_time else "late"
-    return "missing" if now >= due else "pending"
+    return "missing" if now >= report_cutoff(due) else "pending"
 
 
 STATUS_LABELS_REPORT = {
@@ -134,11 +135,11 @@ WHERE a.level = 'village' AND a.valid_to IS NULL
   AND (:everything OR a.code LIKE ANY(:prefixes))
 GROUP BY a.code, a.name, t.name
 HAVING min(r.submitted_at) FILTER (WHERE r.status = 'submitted') IS NULL
-       AND :now >= :due
-    OR min(r.submitted_at) FILTER (WHERE r.status = 'submitted') >= :due
+       AND :now >= :cutoff
+    OR min(r.submitted_at) FILTER (WHERE r.status = 'submitted') >= :cutoff
 ORDER BY a.code"""
         ),
-        {**scope_clause_params, "month": month, "now": now, "due": due},
+        {**scope_clause_params, "month": month, "now": now, "cutoff": report_cutoff(due)},
     ).mappings()
     return [
         {
@@ -151,8 +152,8 @@ ORDER BY a.code"""
             "status_label": STATUS_LABELS_REPORT["late" if r["first_submitted_at"] else "missing"],
             "submitted_at": r["first_submitted_at"],
             "days_late": (
-                ((r["first_submitted_at"] or now) - due).days + 1
-                if (r["first_submitted_at"] or now) >= due
+                ((r["first_submitted_at"] or now) - report_cutoff(due)).days + 1
+                if (r["first_submitted_at"] or now) >= report_cutoff(due)
                 else 0
             ),
         }

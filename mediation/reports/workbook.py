@@ -14,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
 
 from mediation.disputes.enums import CATEGORIES, KEY_AREAS, SOURCES
+from mediation.reports import metrics
 from mediation.reports.exports import _xlsx_value, csv_stream, escape
 from mediation.reports.print_layout import (
     BODY_FONT,
@@ -31,6 +32,7 @@ from mediation.reports.print_layout import (
     _style_body,
     _style_header,
     _title_lines,
+    definitions_sheet,
     narrative_chunks,
     report_title,
 )
@@ -56,11 +58,15 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             ("agreements_written", "书面协议", "n"),
             ("agreements_oral", "口头协议", "n"),
             ("terminated", "调解终止", "n"),
+            ("mediation_ended", "调解结束", "n"),
+            ("mediation_succeeded", "其中达成协议", "n"),
             ("in_progress", "在办", "n"),
             ("overdue_open", "超期未办结", "n"),
             ("success_rate", "调解成功率", "p"),
             ("agreement_amount_wan", "协议金额（万元）", "a"),
-            ("judicial_confirmations", "申请司法确认", "n"),
+            ("judicial_applications", "申请司法确认", "n"),
+            ("judicial_confirmations", "司法确认", "n"),
+            ("judicial_refused", "司法确认被驳回", "n"),
         ),
     ),
     (
@@ -147,7 +153,7 @@ def summary_columns() -> list[tuple[str, str, str, str]]:
 # MAX_ROW_LINES lines.
 def report_workbook(compiled: dict) -> bytes:
     """The township's monthly report as an XLSX: 汇总表, 分类统计, 重点领域, 红橙案件,
-    工作开展情况. Chinese headers, merged group headers, frozen header rows, number formats,
+    工作开展情况, 指标说明 (each figure's definition). Chinese headers, merged group headers, frozen header rows, number formats,
     laid out for printing on A4 (see above)."""
     wb = Workbook()
     # The default font is what column widths are measured in (LibreOffice, WPS and Excel alike).
@@ -211,6 +217,16 @@ def report_workbook(compiled: dict) -> bytes:
     _key_area_sheet(wb, compiled)
     _high_risk_sheet(wb, compiled)
     _narrative_sheet(wb, compiled)
+    # 指标说明: each figure with its definition (the text the dashboard and the API show)
+    definitions_sheet(
+        wb,
+        compiled,
+        [
+            (group, label, metrics.DEFINITIONS[key]["definition"])
+            for group, key, label, _kind in summary_columns()
+            if key in metrics.DEFINITIONS
+        ],
+    )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

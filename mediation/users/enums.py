@@ -38,6 +38,9 @@ SCOPE_LEVELS = {
 REVEAL_ROLES = {
     "id_number": frozenset({MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, COUNTY_ADMIN}),
     "phone": frozenset({GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, LEADER, COUNTY_ADMIN}),
+    "address": frozenset(
+        {GRID_WORKER, MEDIATOR, VILLAGE_ADMIN, CENTER_STAFF, LEADER, COUNTY_ADMIN}
+    ),
 }
 # Staff contact numbers: those who manage staff.
 STAFF_PHONE_REVEAL_ROLES = frozenset({ADMIN, COUNTY_ADMIN, CENTER_STAFF})

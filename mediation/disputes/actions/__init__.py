@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mediation.disputes.actions import assessment, intake, levels, outcome, referral
+from mediation.disputes.actions import assessment, court, intake, levels, outcome, referral
 from mediation.disputes.actions.step import Outcome, Step
 
 HANDLERS: dict[str, Callable[[Step], Outcome]] = {
     "accept": intake.accept,
     "reject": intake.reject,
+    "refuse_mediation": intake.refuse_mediation,
+    "record_court_outcome": court.record_court_outcome,
     "start_mediation": intake.start,
     "record_session": intake.record_session,
     "escalate": levels.escalate,

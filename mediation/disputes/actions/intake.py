@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.errors import ValidationFailed
-from mediation.disputes import deadlines
+from mediation.disputes import deadlines, dossier
 from mediation.disputes.actions.step import Outcome, Step
+from mediation.disputes.enums import REJECT_GROUNDS
 from mediation.disputes.models import Dispute, MediationSession
 from mediation.times import check_not_before, check_not_future
 
@@ -29,9 +30,39 @@ def accept(step: Step) -> Outcome:
 
 
 def reject(step: Step) -> Outcome:
-    reason = step.payload["reason"]
-    step.dispute.exit_detail = {"reason": reason}
-    return Outcome({}, reason)
+    """不予受理 on one of the legal grounds (REJECT_GROUNDS); `other` needs a written reason."""
+    ground, reason = step.payload["ground"], (step.payload.get("reason") or "").strip()
+    if ground == "other" and not reason:
+        raise ValidationFailed(
+            "选择“其他”时请写明不予受理的理由", code="reason_required", field="reason"
+        )
+    step.dispute.exit_detail = {
+        "ground": ground,
+        "ground_label": REJECT_GROUNDS[ground],
+        "reason": reason or None,
+    }
+    return Outcome({"ground": [None, ground]}, reason or REJECT_GROUNDS[ground])
+
+
+def refuse_mediation(step: Step) -> Outcome:
+    """A party clearly refuses mediation (人民调解法 Art 17): the case cannot be mediated; it
+    ends as 调解终止 with that legal basis and the routes the parties were advised of."""
+    d, p = step.dispute, step.payload
+    party = next((x for x in d.parties if x.id == p["party_id"]), None)
+    if party is None:
+        raise ValidationFailed("该当事人不属于本案", code="party_not_found", field="party_id")
+    d.exit_detail = {
+        "ground": "party_refused",
+        "legal_basis": "人民调解法第十七条",
+        "party_id": party.id,
+        "party_role": party.role,
+        "reason": p.get("reason"),
+        "routes": p.get("routes") or [],
+    }
+    return Outcome(
+        {"refused_by": [None, party.role], "routes": [None, p.get("routes") or []]},
+        p.get("reason") or REJECT_GROUNDS["party_refused"],
+    )
 
 
 def case_began(d: Dispute) -> datetime:
@@ -105,5 +136,13 @@ def withdraw(step: Step) -> Outcome:
 
 
 def archive(step: Step) -> Outcome:
+    """归档 only a complete 卷宗 (人民调解法 Art 27): 422 `file_incomplete` lists what is missing."""
+    missing = dossier.missing(step.db, step.dispute, step.settings)
+    if missing:
+        raise ValidationFailed(
+            "卷宗不完整，不能归档：" + "；".join(m for ms in missing.values() for m in ms),
+            code="file_incomplete",
+            fields=missing,
+        )
     step.dispute.archived_at = step.now
     return Outcome({})

@@ -9,20 +9,41 @@ from sqlalchemy import select
 from core.errors import ValidationFailed
 from geo.locate import wgs84_point
 from mediation.disputes import deadlines, workflow
-from mediation.disputes.actions.step import Outcome, Step
+from mediation.disputes.actions.court import add_outcome
+from mediation.disputes.actions.step import Outcome, Step, current_agreement
+from mediation.disputes.deadlines import business_day
 from mediation.disputes.enums import REOPENED, RESOLVED
 from mediation.disputes.models import Agreement, Attachment, FollowUpVisit
 from mediation.times import check_not_before, check_not_future
 
-AGREEMENT_TERMS = {"performance_method": "请填写履行方式", "performance_deadline": "请填写履行期限"}
+# What a written agreement must state (人民调解法 Art 29; 若干规定 Art 35), field → message.
+WRITTEN_TERMS = {
+    "facts": "请填写纠纷主要事实、争议事项",
+    "performance_method": "请填写履行方式",
+    "performance_place": "请填写履行地点",
+    "performance_deadline": "请填写履行期限",
+}
+
+
+def written_agreement_missing(step: Step) -> dict[str, list[str]]:
+    """What a written agreement lacks: both sides as parties, facts, duties (`terms`, checked by
+    the table), and how, where and by when it is performed (no deadline when done on the spot)."""
+    p, roles = step.payload, {x.role for x in step.dispute.parties}
+    missing = {f: [m] for f, m in WRITTEN_TERMS.items() if not p.get(f)}
+    if p.get("performed_immediately"):
+        missing.pop("performance_deadline", None)
+    if not {"applicant", "respondent"} <= roles:
+        missing["parties"] = ["书面协议须写明双方当事人：请先补充申请人和被申请人"]
+    return missing
 
 
 def agree(step: Step) -> Outcome:
     d, p, now, limits = step.dispute, step.payload, step.now, step.settings.limits
-    missing = {f: [m] for f, m in AGREEMENT_TERMS.items() if not p.get(f)}
-    if p["form"] == "written" and not p.get("performed_immediately") and missing:
+    written = p["form"] == "written"
+    missing = written_agreement_missing(step) if written else {}
+    if missing:
         raise ValidationFailed(
-            "书面协议须写明履行方式和期限（人民调解法第二十九条）",
+            "书面协议须写明当事人、纠纷事实、各方义务及履行方式、地点、期限（人民调解法第二十九条）",
             code="agreement_incomplete",
             fields=missing,  # only what is actually missing
         )
@@ -36,15 +57,19 @@ def agree(step: Step) -> Outcome:
             dispute_id=d.id,
             cell_code=d.cell_code,
             form=p["form"],
+            facts=p.get("facts"),
             terms=p["terms"],
             performance_method=p.get("performance_method"),
             performance_place=p.get("performance_place"),
             performance_deadline=deadline,
             performed_immediately=bool(p.get("performed_immediately")),
             amount=p.get("amount"),
+            # only a written agreement can be confirmed by a court (Art 33): no window otherwise
             judicial_confirmation_due_on=deadlines.add_days(
                 limits, "judicial", deadlines.business_day(now), limits.judicial_window_days
-            ),
+            )
+            if written
+            else None,
             recorded_by=step.actor.user_id,
             created_at=now,
         )
@@ -103,6 +128,13 @@ def record_visit(step: Step) -> Outcome:
     visited_at = p.get("visited_at") or now
     _check_visit_time(step, visited_at)
     location = _visit_location(p)
+    agreement = current_agreement(step.db, d)
+    if p["result"] == "judicial_confirmation" and (
+        agreement is None or agreement.form != "written"
+    ):
+        raise ValidationFailed(
+            "口头协议不能申请司法确认，只有书面调解协议可以申请", code="not_written", field="result"
+        )
     if p.get("photo_id") and not step.db.scalar(
         select(Attachment.id).where(Attachment.id == p["photo_id"], Attachment.dispute_id == d.id)
     ):
@@ -138,6 +170,13 @@ def record_visit(step: Step) -> Outcome:
         d.mediation_due_on = deadlines.mediation_due(now, step.settings.limits)
         changes["recurrence_count"] = [d.recurrence_count - 1, d.recurrence_count]
     elif after == "terminated":
-        d.exit_detail = {"reason": "当事人已起诉", "routes": ["litigation"]}
+        # counted once: as the agreement it was (调解成功), never again as 调解终止 (reports)
+        d.exit_detail = {
+            "reason": "调解协议达成后当事人起诉",
+            "routes": ["litigation"],
+            "after_agreement": True,
+        }
+    if p["result"] == "judicial_confirmation":
+        add_outcome(step, agreement, "applied", business_day(visited_at), p.get("notes"))
     d.status = after
     return Outcome(changes, p.get("notes"))

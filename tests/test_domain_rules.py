@@ -141,9 +141,12 @@ def test_every_risk_reassessment_is_kept(world, db_session):
     from mediation.disputes.models import RiskAssessment
 
     d = world["register"](at(12, 1))
-    for i, (lk, sv) in enumerate(((2, 2), (3, 4), (1, 2))):
+    # raised by the village; lowered from ORANGE by the township, with a reason (issue 19 item 3)
+    steps = (("village_admin", 2, 2, {}), ("village_admin", 3, 4, {}))
+    steps += (("center_staff", 1, 2, {"reason": "复核后风险已降低"}),)
+    for i, (who, lk, sv, more) in enumerate(steps):
         d = world["act"](
-            "village_admin", d, "assess_risk", at(12, 1, 10 + i), likelihood=lk, severity=sv
+            who, d, "assess_risk", at(12, 1, 10 + i), likelihood=lk, severity=sv, **more
         )
     rows = db_session.scalars(
         select(RiskAssessment).where(RiskAssessment.dispute_id == d.id).order_by(RiskAssessment.id)

@@ -134,6 +134,7 @@ class SupervisionOrders(MethodView):
     @allow(LEADER, COUNTY_ADMIN)
     @channels_bp.arguments(SupervisionIn)
     @channels_bp.response(201, SupervisionOut)
+    @channels_bp.alt_response(409, description="已办结的案件不能挂牌督办 (wrong_status)")
     def post(self, data, dispute_id):
         """挂牌督办 / 领导批示: an instruction with a deadline for the unit handling the case."""
         o = oversight.order_supervision(

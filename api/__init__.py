@@ -68,6 +68,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         inbox,
         inputs,
         papers,
+        risks,
         screening,
         security,
         sessions,
@@ -111,7 +112,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.register(app)
     inputs.register(app)  # the bounded id converter, before any route is added
     security.register(app)
-    for module in (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console):
+    apis = (health, sessions, users, geo, disputes, papers, inbox, screening, sync, console)
+    for module in (*apis, risks):  # risks: issue 21
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

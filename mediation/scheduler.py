@@ -26,6 +26,7 @@ from mediation.disputes import scheduled as disputes_jobs
 from mediation.reminders import service
 from mediation.reports import scheduled as reports_jobs
 from mediation.reports import service as reports
+from mediation.risks import scheduled as risks_jobs
 from mediation.screening import campaigns
 from mediation.screening import scheduled as screening_jobs
 
@@ -33,7 +34,11 @@ log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
 
 
-SUPERVISORS = [disputes_jobs.supervise_cases, screening_jobs.supervise_screening]
+SUPERVISORS = [
+    disputes_jobs.supervise_cases,
+    screening_jobs.supervise_screening,
+    risks_jobs.supervise_decisions,  # issue 21: 研判 decisions not carried out in time
+]
 
 
 def supervise(db_session, *, now: datetime, delay: timedelta) -> int:

@@ -29,6 +29,7 @@ from mediation.pii import mask_name
 from mediation.reminders.models import CANCELLED, OPEN_STATES, Reminder
 from mediation.reports import metrics
 from mediation.reports.models import DRAFT, SUBMITTED, MonthlyReport
+from mediation.risks import figures as risk_figures
 from mediation.screening.metrics import screening_figures
 from mediation.users.actor import Actor
 from mediation.users.enums import VILLAGE_ADMIN
@@ -204,10 +205,12 @@ def village_figures(
     )
     screening = _screening(db_session, parent=township, level="village", period=period)
     high_risk = _high_risk(db_session, parent=township, period=period)
-    return {
+    out = {
         code: snapshot(row, screening.get(code, empty_screening()), high_risk.get(code, []), period)
         for code, row in rows.items()
     }
+    risk_figures.add_to_snapshots(db_session, out, township=township, period=period)  # issue 21
+    return out
 
 
 def snapshot(row: dict, screening: dict, high_risk: list, period: metrics.Period) -> dict:
@@ -572,6 +575,7 @@ def compile_township(
             "row": _jsonable(total_row),
             "rates": metrics.rates(total_row),
             "screening": total_screening,
+            "risks": risk_figures.township_total(db_session, township, period, villages),  # i21
         },
         "submitted": sum(v["report_status"] in ("on_time", "late") for v in villages),
         "late": sum(v["report_status"] == "late" for v in villages),

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from mediation.disputes.models import Dispute, DisputeEvent
+from mediation.disputes.models import DisputeEvent
 from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
 from mediation.reports import console, metrics, service

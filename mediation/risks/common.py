@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.errors import ValidationFailed
 from mediation.disputes.enums import KEY_AREAS
 from mediation.users.actor import Actor
-from mediation.users.models import User
+from mediation.users.models import CellAssignment, User
 
 # A resident ID number or a mobile phone in free text (domain §5): a signal or a meeting record
 # describes situations; personal data belongs to a dispute's parties, encrypted (domain §6).
@@ -45,13 +45,26 @@ def check_township(actor: Actor, code: str, *, field: str = "township_code") -> 
 
 
 def check_person(db_session: Session, user_id: int | None, township: str, *, field: str):
-    """An active user holding a role in (or over) the township, or None when not given."""
+    """An active user holding a role in (or over) the township, or a grid worker who has (or
+    had) a cell there; None when not given."""
     if user_id is None:
         return None
     user = db_session.scalar(select(User).where(User.id == user_id, User.is_active.is_(True)))
-    ok = user is not None and any(
-        r.area_code and (township.startswith(r.area_code) or r.area_code.startswith(township))
-        for r in user.roles
+    ok = user is not None and (
+        any(
+            r.area_code and (township.startswith(r.area_code) or r.area_code.startswith(township))
+            for r in user.roles
+        )
+        or db_session.scalar(
+            select(CellAssignment.id)
+            .where(
+                CellAssignment.user_id == user.id,
+                CellAssignment.cell_code.startswith(township, autoescape=True),
+                CellAssignment.valid_to.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
     )
     if not ok:
         raise ValidationFailed(

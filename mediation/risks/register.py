@@ -313,7 +313,7 @@ def list_items(db_session: Session, *, actor: Actor, filters: dict, limit: int =
         stmt = stmt.where(
             or_(
                 StabilityItem.township_code.startswith(area[:9], autoescape=True),
-                StabilityItem.village_codes.any(area),
+                StabilityItem.village_codes.contains([area]),
             )
             if len(area) == 12
             else StabilityItem.township_code.startswith(area, autoescape=True)

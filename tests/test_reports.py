@@ -460,7 +460,14 @@ def test_exports_xlsx_csv_json_escaped_and_logged(app, client, db_session, month
         with open(os.path.join(os.environ["REPORT_SAMPLE_DIR"], "township-report.xlsx"), "wb") as f:
             f.write(r.data)
     wb = load_workbook(io.BytesIO(r.data))
-    assert wb.sheetnames == ["汇总表", "分类统计", "重点领域", "红橙案件", "工作开展情况"]
+    assert wb.sheetnames == [
+        "汇总表",
+        "分类统计",
+        "重点领域",
+        "红橙案件",
+        "工作开展情况",
+        "风险防范",
+    ]
     ws = wb["汇总表"]
     assert ws.freeze_panes == "C5"
     assert "C3:F3" in {str(m) for m in ws.merged_cells.ranges}  # 案件数量 over four columns

@@ -422,6 +422,21 @@ def test_walk_a_road_project_through_the_month(app, db_session, world):
     block.pop("definitions")
     assert block == hand_total
 
+    # 9. the township workbook carries them on its 风险防范 sheet, with their definitions
+    import io
+
+    from openpyxl import load_workbook
+
+    from mediation.reports import exports
+
+    ws = load_workbook(io.BytesIO(exports.report_workbook(compiled)))["风险防范"]
+    rows = {r[0]: r[1:] for r in ws.iter_rows(values_only=True) if r and r[0]}
+    assert rows["征地拆迁"][:2] == (2, 2) and rows["交通运输"][:2] == (1, 1)
+    assert rows["涉农问题"][:2] == (1, 0) and rows["教育"][:2] == (0, 0)
+    assert rows["开展稳评"][0] == 1 and "风险评估" in rows["开展稳评"][1]
+    assert rows["其中：中风险"][0] == 1 and rows["稳评事项关联矛盾纠纷"][0] == 2
+    assert rows["公路工程沿线专项排查"][1] == f"1 / {cells_total}"
+
 
 def func_count():
     from sqlalchemy import func

@@ -25,6 +25,7 @@ from openpyxl.worksheet.pagebreak import Break
 
 from mediation.disputes import deadlines
 from mediation.disputes.enums import CATEGORIES, KEY_AREAS, SOURCES
+from mediation.risks import sheet as risk_sheet
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
@@ -499,6 +500,9 @@ def report_workbook(compiled: dict) -> bytes:
     _key_area_sheet(wb, compiled)
     _high_risk_sheet(wb, compiled)
     _narrative_sheet(wb, compiled)
+    risk_sheet.add_sheet(  # issue 21: 风险防范
+        wb, compiled, header=_style_header, body=_style_body, page_setup=_page_setup
+    )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -638,3 +638,98 @@ def test_signal_is_idempotent_by_client_id(app, client, db_session):
     assert r.get_json()["zero_report"] is False
     listed = gw.client.get("/api/v1/risks/signals", headers=gw.h()).get_json()
     assert listed["total"] == 1 and listed["items"][0]["round_id"] == body["client_id"]
+
+
+def test_a_bad_offline_signal_is_rejected_with_its_code(app, db_session, world):
+    from api.disputes import store
+    from api.sync import load_payload
+    from mediation.pii import vault_for
+    from mediation.sync import service as sync
+
+    body = json.loads(
+        json.dumps(signal_data(db_session, world["cells"][0], at(10, 11), "外星人"), default=str)
+    )
+    op = {"op_id": str(uuid.uuid4()), "kind": "record_signal", "payload": body}
+    with app.test_request_context():
+        out = sync.push_operations(
+            db_session,
+            actor=world["actors"]["grid_worker"],
+            operations=[op, {**op, "op_id": str(uuid.uuid4()), "payload": {"key_area": "教育"}}],
+            load=load_payload,
+            now=at(10, 12),
+            settings=world["settings"],
+            vault=vault_for(app.config["PII_KEY"]),
+            store=store(),
+        )
+    assert [r["status"] for r in out] == ["rejected", "rejected"]
+    assert out[0]["error"]["code"] == "unknown_key_area" and not out[0]["error"]["retryable"]
+    assert "payload.location" in out[1]["error"]["fields"]
+    assert db_session.scalar(text("SELECT count(*) FROM risk_signal")) == 0
+
+
+def test_only_the_person_responsible_or_the_centre_reports_a_decision_done(db_session, world):
+    from core.errors import NotFound
+
+    a = world["actors"]
+    m = meetings.record_meeting(
+        db_session,
+        actor=a["center_staff"],
+        data={
+            "township_code": TOWNSHIP,
+            "kind": "routine",
+            "title": "例行研判",
+            "held_at": at(10, 5),
+            "summary": "研判本周情况",
+            "decisions": [
+                {
+                    "content": "入户走访",
+                    "responsible_id": world["users"]["grid_worker"].id,
+                    "due_on": date(2026, 10, 9),
+                }
+            ],
+        },
+        now=at(10, 5, 12),
+    )
+    decision = meetings.meeting_row(db_session, m, at(10, 5))["decisions"][0]
+    with pytest.raises(NotFound) as exc:  # the village's mediator does not see township meetings
+        meetings.complete_decision(
+            db_session,
+            actor=a["mediator"],
+            decision_id=decision["id"],
+            data={"note": "已走访"},
+            now=at(10, 6),
+        )
+    assert exc.value.code == "decision_not_found"
+    done = meetings.complete_decision(
+        db_session,
+        actor=a["grid_worker"],
+        decision_id=decision["id"],
+        data={"note": "已走访"},
+        now=at(10, 6),
+    )
+    assert done.state == "done" and done.done_by == world["users"]["grid_worker"].id
+
+
+def test_a_red_linked_case_is_never_lowered(db_session, world):
+    a, s = world["actors"], world["settings"]
+    staff = a["center_staff"]
+    item = register.register_item(
+        db_session, actor=staff, data=item_data(db_session, world["cells"][0]), now=at(10, 2)
+    )
+    red = world["register"](at(10, 3), key_areas=["征地拆迁"], risk={"flags": ["violence_threat"]})
+    blue = world["register"](at(10, 3, 10), key_areas=["征地拆迁"])
+    for d in (red, blue):
+        register.link_dispute(
+            db_session, actor=staff, item_id=item.id, dispute_id=d.id, now=at(10, 4), settings=s
+        )
+    register.assess_item(
+        db_session,
+        actor=staff,
+        item_id=item.id,
+        data={"rating": "low", "risk_points": ["个别农户有意见"]},
+        now=at(10, 5),
+        settings=s,
+    )
+    db_session.refresh(red)
+    db_session.refresh(blue)
+    assert (red.risk_level, blue.risk_level) == ("red", "yellow")  # low + two open → YELLOW

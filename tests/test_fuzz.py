@@ -62,6 +62,7 @@ TAGS = [
     "sync",
     "console",
     "reports",
+    "risks",
 ]
 
 

@@ -733,3 +733,43 @@ def test_a_red_linked_case_is_never_lowered(db_session, world):
     db_session.refresh(red)
     db_session.refresh(blue)
     assert (red.risk_level, blue.risk_level) == ("red", "yellow")  # low + two open → YELLOW
+
+
+def test_a_village_sees_the_items_touching_it(db_session, world):
+    a = world["actors"]
+    item = register.register_item(
+        db_session,
+        actor=a["center_staff"],
+        data=item_data(db_session, world["cells"][0]),
+        now=at(10, 2),
+    )
+    far = register.register_item(
+        db_session,
+        actor=a["center_staff"],
+        data=item_data(
+            db_session,
+            world["cells"][0],
+            title="镇区污水管网",
+            geometry=None,
+            village_codes=[
+                v
+                for v in db_session.scalars(
+                    text(
+                        "SELECT code FROM area WHERE parent_code = :t AND level = 'village' "
+                        "AND valid_to IS NULL AND code <> :v ORDER BY code LIMIT 1"
+                    ),
+                    {"t": TOWNSHIP, "v": world["village"]},
+                )
+            ],
+        ),
+        now=at(10, 2),
+    )
+    seen = {
+        i["id"]
+        for i in register.list_items(db_session, actor=a["village_admin"], filters={})["items"]
+    }
+    assert item.id in seen and far.id not in seen
+    by_area = register.list_items(
+        db_session, actor=a["center_staff"], filters={"area": world["village"]}
+    )["items"]
+    assert [i["id"] for i in by_area] == [item.id]

@@ -25,9 +25,7 @@ _KEY_AREA = fields.String(
 def _enum(choices: dict, **kw):
     desc = "；".join(f"{k} {v}" for k, v in choices.items())
     return fields.String(
-        validate=validate.Length(max=32),
-        metadata={"description": desc, "enum": list(choices)},
-        **kw,
+        validate=validate.OneOf(list(choices)), metadata={"description": desc}, **kw
     )
 
 

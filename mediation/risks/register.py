@@ -310,14 +310,10 @@ def list_items(db_session: Session, *, actor: Actor, filters: dict, limit: int =
     stmt = select(StabilityItem).where(item_visible(actor))
     if filters.get("area"):
         area = filters["area"]
-        stmt = stmt.where(
-            or_(
-                StabilityItem.township_code.startswith(area[:9], autoescape=True),
-                StabilityItem.village_codes.contains([area]),
-            )
-            if len(area) == 12
-            else StabilityItem.township_code.startswith(area, autoescape=True)
-        )
+        if len(area) >= 12:  # a village (or a cell of it): the items touching the village
+            stmt = stmt.where(StabilityItem.village_codes.contains([area[:12]]))
+        else:
+            stmt = stmt.where(StabilityItem.township_code.startswith(area, autoescape=True))
     if filters.get("rating"):
         stmt = stmt.where(StabilityItem.rating == filters["rating"])
     items = db_session.scalars(

@@ -13,6 +13,7 @@ from datetime import datetime
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import BUSINESS_TZ
@@ -164,9 +165,15 @@ def record_signal(
     if assessed:
         signal.likelihood, signal.severity, signal.score, signal.level = assessed
         signal.assessed_at, signal.assessed_by = now, actor.user_id
-    with db_session.begin_nested():
-        db_session.add(signal)
-        db_session.flush()
+    try:
+        with db_session.begin_nested():
+            db_session.add(signal)
+            db_session.flush()
+    except IntegrityError:  # the same client id sent twice at once: the first one won
+        existing = db_session.get(RiskSignal, signal.id, populate_existing=True)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, digest, actor), False
     return signal, True
 
 

@@ -15,7 +15,9 @@ from sqlalchemy import select, text
 from mediation.disputes.models import DisputeEvent
 from mediation.reminders import service as reminders
 from mediation.reminders.models import Reminder
-from mediation.reports import console, metrics, service
+from mediation.reports import console, metrics
+from mediation.reports import months as report_months
+from mediation.reports import township_view as service
 from mediation.risks import meetings, propagation, register, signals
 from mediation.risks.models import RiskSignal
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, case_world, point_in
@@ -361,7 +363,7 @@ def test_walk_a_road_project_through_the_month(app, db_session, world):
         township=TOWNSHIP,
         month="2026-11",
         now=at(11, 5),
-        settings=service.ReportSettings(),
+        settings=report_months.ReportSettings(),
     )
     hand_signals = {
         "signals_found": 4,  # s1 交通运输, s2 征地拆迁, s3 征地拆迁, s4 涉农问题

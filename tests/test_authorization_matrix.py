@@ -637,6 +637,8 @@ def _decide_dispatch(verb):
         ctx["db_session"].flush()
         return f"/api/v1/dispatches/{d.id}/{verb}", {"reason": "不属本人专长"}
 
+    return build
+
 
 # ------------------------------------------------------------------ risks (issue 21)
 

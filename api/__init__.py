@@ -71,6 +71,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         inputs,
         papers,
         partners,
+        risks,
         screening,
         security,
         sessions,
@@ -127,7 +128,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         sync,
         console,
     )
-    for module in (*modules, partners, channels):
+    for module in (*modules, partners, channels, risks):
         for bp in module.blueprints:
             api.register_blueprint(bp)
 

@@ -23,6 +23,7 @@ from api.schemas.screening import (
     RoundQuery,
 )
 from core.db import db
+from mediation.risks import rounds as risk_rounds
 from mediation.screening import campaigns, coverage, rounds
 from mediation.users.enums import (
     CENTER_STAFF,
@@ -61,8 +62,9 @@ class Rounds(MethodView):
     )
     @screening_bp.alt_response(409, description="同一 client_id 但内容不同 (client_id_conflict)")
     def post(self, data):
-        """Record a round of one of my cells: the disputes registered during it, or 零报告."""
-        rnd, created = rounds.record_round(
+        """Record a round of one of my cells: the disputes and risk signals recorded during it,
+        or 零报告."""
+        rnd, created = risk_rounds.record_round(  # issue 21: a round may carry risk signals
             db.session,
             actor=current_actor(),
             data=data,

@@ -11,6 +11,7 @@ from api.disputes import check_dates, checked_upload, inline_photos, settings, s
 from api.errors import flatten
 from api.inputs import Blueprint, dates_out_of_range, json_type_errors, large_json
 from api.schemas.disputes import ActionIn, DisputeIn
+from api.schemas.risks import SYNC_PAYLOADS as RISK_PAYLOADS
 from api.schemas.sync import (
     AttachPhotoIn,
     ChangesOut,
@@ -49,7 +50,10 @@ PROTOCOL = """
 **推送** `POST /api/v1/sync/operations`：一批离线操作（最多 100 个），按顺序执行，每个都有客户端
 生成的 `op_id`（重发时不变）和所依据的案件版本 `base_version`。`kind`：`register`（`case_id` 为
 客户端生成的新案件 UUID，`payload` 同登记接口）、`record_session`、`record_visit`、`transition`
-（`action` 如 `accept`、`agree`）、`attach_photo`（`payload.sha256`）。每个操作单独回答：
+（`action` 如 `accept`、`agree`）、`attach_photo`（`payload.sha256`）、`record_signal`（记录风险
+隐患，`payload` 同 `POST /api/v1/risks/signals`，隐患编号为 `payload.client_id`，未填则为 `op_id`）、
+`convert_signal`（`payload.signal_id` + `payload.dispute_id`：隐患已转为同一批登记的矛盾纠纷）。
+每个操作单独回答：
 
 * `applied`：已执行，`result` 里有新的 `version`。同一案件上的下一个离线操作用这个版本（每个
   流程操作使案件版本加 1，附照片不改变版本）。
@@ -117,7 +121,8 @@ def sync_config() -> dict:
 
 def load_payload(kind: str, payload: dict, now) -> dict:
     """Validate an operation's payload with the same schemas as the plain endpoints."""
-    schema = {"register": DisputeIn, "attach_photo": AttachPhotoIn}.get(kind, ActionIn)()
+    schemas = {"register": DisputeIn, "attach_photo": AttachPhotoIn, **RISK_PAYLOADS}
+    schema = schemas.get(kind, ActionIn)()
     wrong = json_type_errors(schema, payload, "payload")
     if wrong:
         raise ValidationFailed(fields=wrong)

@@ -29,6 +29,7 @@ from mediation.pii import vault_for
 from mediation.reminders import service
 from mediation.reports import drafting, months
 from mediation.reports import scheduled as reports_jobs
+from mediation.risks import scheduled as risks_jobs
 from mediation.screening import campaigns
 from mediation.screening import scheduled as screening_jobs
 
@@ -36,7 +37,11 @@ log = logging.getLogger("mediation.scheduler")
 LOCK_KEY = 7_261_118  # pg advisory lock id of the scheduler
 
 
-SUPERVISORS = [disputes_jobs.supervise_cases, screening_jobs.supervise_screening]
+SUPERVISORS = [
+    disputes_jobs.supervise_cases,
+    screening_jobs.supervise_screening,
+    risks_jobs.supervise_decisions,  # issue 21: 研判 decisions not carried out in time
+]
 
 
 def report_settings(cfg) -> months.ReportSettings:

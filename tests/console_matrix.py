@@ -187,3 +187,30 @@ def expected(rule: ConsoleRule, role: str | None, where: str, method: str) -> in
     if where == "out" and role not in rule.outside_ok:
         return rule.outside_status
     return rule.ok
+
+
+CONSOLE_RULES.update(
+    {  # issue 21: the risk pages
+        ("console_web.risks", "GET"): ConsoleRule(
+            VIEWERS, 200, _area("risks"), outside_ok=COUNTY_ONLY
+        ),
+        ("console_web.risk_signals", "GET"): ConsoleRule(
+            VIEWERS, 200, _area("risks/signals"), outside_ok=COUNTY_ONLY
+        ),
+        ("console_web.risk_item", "GET"): ConsoleRule(
+            VIEWERS,
+            200,
+            lambda ctx, role, where: (f"/console/risks/items/{ctx['items'][where].id}", None),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("console_web.risk_item_link", "POST"): ConsoleRule(
+            frozenset({"center_staff", "county_admin"}),
+            302,
+            lambda ctx, role, where: (
+                f"/console/risks/items/{ctx['items'][where].id}/links",
+                {"dispute_id": str(ctx["cases"][where].id)},
+            ),
+            outside_ok=COUNTY_ONLY,
+        ),
+    }
+)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.factories import PASSWORD, bearer, point_in, role_users
+from tests.factories import OTHER_TOWNSHIP, PASSWORD, TOWNSHIP, bearer, point_in, role_users
 
 ROLES = [
     "grid_worker",
@@ -640,6 +640,120 @@ def _decide_dispatch(verb):
     return build
 
 
+# ------------------------------------------------------------------ risks (issue 21)
+
+RISK_READERS = CASE_ROLES
+RISK_REGISTRARS = frozenset({"center_staff", "county_admin"})
+SIGNAL_WRITERS = frozenset(
+    {"grid_worker", "mediator", "village_admin", "center_staff", "county_admin"}
+)
+SIGNAL_RECORDERS = frozenset({"grid_worker", "mediator", "village_admin", "center_staff"})
+MEETING_READERS = frozenset({"center_staff", "leader", "county_admin"})
+
+
+def _risk_actor(ctx, who):
+    from datetime import UTC, datetime
+
+    from core.clock import business_date
+    from mediation.users.actor import load_actor
+
+    user = ctx["users"].get(who) or ctx["targets"][who]
+    return load_actor(ctx["db_session"], user=user, today=business_date(datetime.now(UTC)))
+
+
+def _zone(ctx, cell):
+    import json
+
+    from sqlalchemy import text
+
+    raw = ctx["db_session"].scalar(
+        text(
+            """SELECT ST_AsGeoJSON(ST_Buffer(ST_Intersection(g.geom, t.geom), -0.0005), 7)
+               FROM grid_cell g JOIN area t ON t.code = left(g.village_code, 9)
+                 AND t.valid_to IS NULL WHERE g.code = :c AND g.valid_to IS NULL"""
+        ),
+        {"c": cell},
+    )
+    return {**json.loads(raw), "crs": "wgs84"}
+
+
+def _item_body(ctx, where):
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    return {
+        "township_code": cell[:9],
+        "kind": "project",
+        "title": "村道拓宽",
+        "subject": "拓宽村道",
+        "decision_maker": "镇党委会议",
+        "key_areas": ["征地拆迁"],
+        "geometry": _zone(ctx, cell),
+    }
+
+
+def _signal_body(ctx, where):
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    x, y = point_in(ctx["db_session"], cell)
+    return {
+        "client_id": str(uuid.uuid4()),
+        "location": {"lon": x, "lat": y, "crs": "wgs84"},
+        "key_area": "征地拆迁",
+        "description": "施工占道，村民有意见",
+        "observed_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+    }
+
+
+def _fresh_signal(ctx, where):
+    from datetime import UTC, datetime
+
+    from api.disputes import settings
+    from api.schemas.risks import SignalIn
+    from mediation.risks import signals
+
+    who = "grid_worker" if where == "in" else "gw_out"
+    s, _ = signals.record_signal(
+        ctx["db_session"],
+        actor=_risk_actor(ctx, who),
+        data=SignalIn().load(_signal_body(ctx, where)),
+        now=datetime.now(UTC),
+        settings=settings(),
+    )
+    return s
+
+
+def _fresh_case(ctx, where):
+    from datetime import UTC, datetime
+
+    from api.disputes import settings, store
+    from api.schemas.disputes import DisputeIn
+    from mediation.disputes.registration import register_dispute
+    from mediation.pii import vault_for
+    from tests.factories import dispute_payload
+
+    who = "grid_worker" if where == "in" else "gw_out"
+    cell = ctx["cells"][0] if where == "in" else ctx["other_cells"][0]
+    d, _, _ = register_dispute(
+        ctx["db_session"],
+        actor=_risk_actor(ctx, who),
+        data=DisputeIn().load(dispute_payload(ctx["db_session"], cell)),
+        photos=[],
+        now=datetime.now(UTC),
+        settings=settings(),
+        vault=vault_for(ctx["app"].config["PII_KEY"]),
+        store=store(),
+    )
+    return d
+
+
+def _item_path(suffix="", body=None):
+    def build(ctx, role, where):
+        return f"/api/v1/risks/items/{ctx['items'][where].id}{suffix}", body
+
+    return build
+
+
 def _order_supervision(ctx, role, where):
     case = ctx["cases"][where]
     return f"/api/v1/disputes/{case.id}/supervision-orders", {
@@ -729,6 +843,198 @@ CHANNEL_RULES: dict[tuple[str, str], Rule] = {
 RULES.update(CHANNEL_RULES)
 
 
+def _post_item(ctx, role, where):
+    return "/api/v1/risks/items", _item_body(ctx, where)
+
+
+def _link(ctx, role, where):
+    item, case = ctx["items"][where], ctx["cases"][where]
+    return f"/api/v1/risks/items/{item.id}/links", {"dispute_id": str(case.id)}
+
+
+def _post_signal(ctx, role, where):
+    return "/api/v1/risks/signals", _signal_body(ctx, where)
+
+
+def _signal_path(suffix="", body=None, fresh=False):
+    def build(ctx, role, where):
+        s = _fresh_signal(ctx, where) if fresh else ctx["signals"][where]
+        return f"/api/v1/risks/signals/{s.id}{suffix}", body
+
+    return build
+
+
+def _convert(ctx, role, where):
+    with ctx["app"].test_request_context():
+        s, d = _fresh_signal(ctx, where), _fresh_case(ctx, where)
+    return f"/api/v1/risks/signals/{s.id}/convert", {"dispute_id": str(d.id)}
+
+
+def _attach(ctx, role, where):
+    s = _fresh_signal(ctx, where)
+    return f"/api/v1/risks/signals/{s.id}/attach", {"item_id": ctx["items"][where].id}
+
+
+def _meeting_body(ctx, where, responsible_id=None):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    body = {
+        "township_code": TOWNSHIP if where == "in" else OTHER_TOWNSHIP,
+        "kind": "routine",
+        "title": "例行研判",
+        "held_at": (now - timedelta(hours=1)).isoformat(),
+        "summary": "研判本周矛盾纠纷和风险隐患",
+    }
+    if responsible_id:
+        body["decisions"] = [
+            {
+                "content": "落实化解措施",
+                "responsible_id": responsible_id,
+                "due_on": (now + timedelta(days=3)).date().isoformat(),
+            }
+        ]
+    return body
+
+
+def _post_meeting(ctx, role, where):
+    return "/api/v1/risks/meetings", _meeting_body(ctx, where)
+
+
+def _meeting_path(ctx, role, where):
+    return f"/api/v1/risks/meetings/{ctx['meetings'][where].id}", None
+
+
+def _complete(ctx, role, where):
+    """A fresh decision whose person responsible is this role's user (inside), or the other
+    township's grid worker (outside)."""
+    from datetime import UTC, datetime
+
+    from api.schemas.risks import MeetingIn
+    from mediation.risks import meetings
+    from mediation.risks.models import MeetingDecision
+
+    user = ctx["users"][role] if where == "in" else ctx["targets"]["gw_out"]
+    recorder = _risk_actor(ctx, "center_staff" if where == "in" else "county_admin")
+    if role == "admin":
+        user = ctx["users"]["center_staff"] if where == "in" else user
+    m = meetings.record_meeting(
+        ctx["db_session"],
+        actor=recorder,
+        data=MeetingIn().load(_meeting_body(ctx, where, responsible_id=user.id)),
+        now=datetime.now(UTC),
+    )
+    d = ctx["db_session"].query(MeetingDecision).filter_by(meeting_id=m.id).one()
+    return f"/api/v1/risks/decisions/{d.id}/complete", {"note": "已落实"}
+
+
+def _risks(app, db_session, c):
+    """An assessed, decided item, an open signal and a meeting in each township."""
+    from datetime import UTC, datetime
+
+    from api.disputes import settings
+    from api.schemas.risks import ItemIn, MeetingIn
+    from mediation.risks import meetings, register
+
+    now = datetime.now(UTC)
+    items, sigs, meets = {}, {}, {}
+    with app.test_request_context():
+        for where in ("in", "out"):
+            actor = _risk_actor(c, "center_staff" if where == "in" else "county_admin")
+            item = register.register_item(
+                db_session, actor=actor, data=ItemIn().load(_item_body(c, where)), now=now
+            )
+            register.assess_item(
+                db_session,
+                actor=actor,
+                item_id=item.id,
+                data={"rating": "low", "risk_points": ["个别群众有意见"]},
+                now=now,
+                settings=settings(),
+            )
+            register.decide_item(
+                db_session, actor=actor, item_id=item.id, data={"decision": "proceed"}, now=now
+            )
+            items[where] = item
+            sigs[where] = _fresh_signal(c, where)
+            meets[where] = meetings.record_meeting(
+                db_session, actor=actor, data=MeetingIn().load(_meeting_body(c, where)), now=now
+            )
+    return items, sigs, meets
+
+
+RULES.update(
+    {
+        ("risks.Items", "GET"): Rule(RISK_READERS, 200, _p("/api/v1/risks/items")),
+        ("risks.Items", "POST"): Rule(
+            RISK_REGISTRARS, 201, _post_item, outside_ok=COUNTY_ONLY, outside_status=422
+        ),
+        ("risks.ItemDetail", "GET"): Rule(RISK_READERS, 200, _item_path(), outside_ok=COUNTY_ONLY),
+        ("risks.ItemAssessment", "POST"): Rule(
+            RISK_REGISTRARS,
+            200,
+            _item_path("/assessment", {"rating": "low", "risk_points": ["群众有意见"]}),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.ItemDecision", "POST"): Rule(
+            RISK_REGISTRARS,
+            200,
+            _item_path("/decision", {"decision": "proceed"}),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.ItemChecks", "POST"): Rule(
+            RISK_REGISTRARS,
+            201,
+            _item_path("/checks", {"result": "on_track", "note": "措施落实"}),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.ItemOffers", "GET"): Rule(
+            RISK_REGISTRARS | {"leader"}, 200, _item_path("/offers"), outside_ok=COUNTY_ONLY
+        ),
+        ("risks.ItemLinks", "POST"): Rule(RISK_REGISTRARS, 200, _link, outside_ok=COUNTY_ONLY),
+        ("risks.Signals", "GET"): Rule(RISK_READERS, 200, _p("/api/v1/risks/signals")),
+        ("risks.Signals", "POST"): Rule(
+            SIGNAL_RECORDERS, 201, _post_signal, outside_ok=frozenset(), outside_status=422
+        ),
+        ("risks.SignalDetail", "GET"): Rule(
+            RISK_READERS, 200, _signal_path(), outside_ok=COUNTY_ONLY
+        ),
+        ("risks.SignalAssessment", "POST"): Rule(
+            SIGNAL_WRITERS,
+            200,
+            _signal_path("/assessment", {"likelihood": 2, "severity": 3}),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.SignalFollowUps", "POST"): Rule(
+            SIGNAL_WRITERS,
+            200,
+            _signal_path("/follow-ups", {"note": "已走访"}),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.SignalClose", "POST"): Rule(
+            SIGNAL_WRITERS,
+            200,
+            _signal_path("/close", {"note": "隐患已消除"}, fresh=True),
+            outside_ok=COUNTY_ONLY,
+        ),
+        ("risks.SignalConvert", "POST"): Rule(
+            SIGNAL_WRITERS, 200, _convert, outside_ok=COUNTY_ONLY
+        ),
+        ("risks.SignalAttach", "POST"): Rule(SIGNAL_WRITERS, 200, _attach, outside_ok=COUNTY_ONLY),
+        ("risks.Meetings", "GET"): Rule(MEETING_READERS, 200, _p("/api/v1/risks/meetings")),
+        ("risks.Meetings", "POST"): Rule(
+            RISK_REGISTRARS, 201, _post_meeting, outside_ok=COUNTY_ONLY, outside_status=422
+        ),
+        ("risks.MeetingDetail", "GET"): Rule(
+            MEETING_READERS, 200, _meeting_path, outside_ok=COUNTY_ONLY
+        ),
+        ("risks.DecisionComplete", "POST"): Rule(
+            RISK_READERS, 200, _complete, outside_ok=COUNTY_ONLY
+        ),
+    }
+)
+
+
 def routes(app) -> set[tuple[str, str]]:
     """(endpoint, method) for every route of the app."""
     out = set()
@@ -763,6 +1069,8 @@ def ctx(app, db_session):
     c["db_session"] = db_session
     c["cases"], c["attachments"] = _cases(app, db_session, c)
     c["rounds"], c["campaigns"] = _screening(app, db_session, c)
+    c["app"] = app
+    c["items"], c["signals"], c["meetings"] = _risks(app, db_session, c)
     c["points"] = {
         "in": point_in(db_session, c["cells"][0]),
         "out": point_in(db_session, c["other_cells"][0]),

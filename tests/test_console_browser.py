@@ -99,6 +99,8 @@ def _cleanup(db):
         ids = "SELECT id FROM user_account WHERE username = ANY(:u)"
         conn.execute(text(f"DELETE FROM access_log WHERE user_id IN ({ids})"), {"u": list(USERS)})
         for t in (TOWNSHIP, OTHER_TOWNSHIP):  # no other test touches these two townships
+            for table in ("risk_signal", "stability_item", "review_meeting"):  # issue 21
+                conn.execute(text(f"DELETE FROM {table} WHERE township_code = :t"), {"t": t})
             conn.execute(text("DELETE FROM dispute WHERE township_code = :t"), {"t": t})
             conn.execute(
                 text("DELETE FROM case_counter WHERE village_code LIKE :p"), {"p": t + "%"}
@@ -551,3 +553,75 @@ def test_screening_coverage_shows_the_village_and_its_zero_report(app, page, ser
             db.session.execute(text("DELETE FROM screening_round WHERE id = :i"), {"i": round_id})
             db.session.commit()
             db.session.remove()
+
+
+def test_risk_register_confirms_an_offered_dispute_and_counts_it(app, page, server, world):
+    """Issue 21: a road project in the village; the centre confirms the offered case on the
+    item page, the register then counts one dispute produced, and the signals page lists the
+    grid worker's signal."""
+    from api.disputes import settings
+    from api.schemas.risks import ItemIn, SignalIn
+    from core.clock import business_date
+    from core.db import db
+    from mediation.risks import register, signals
+    from mediation.users.actor import load_actor
+    from mediation.users.models import User
+    from tests.factories import point_in
+    from tests.test_risks import zone_of
+
+    driver, rec = page
+    now = datetime.now(UTC)
+    with app.app_context(), app.test_request_context():
+        s = db.session
+        cell = cells_of(s, world["village"])[0]
+        center = s.query(User).filter_by(username="b_center").one()
+        gw = s.query(User).filter_by(username="b_gw").one()
+        item = register.register_item(
+            s,
+            actor=load_actor(s, user=center, today=business_date(now)),
+            data=ItemIn().load(
+                {
+                    "township_code": TOWNSHIP,
+                    "kind": "project",
+                    "title": "环村公路拓宽工程",
+                    "subject": "拓宽村道并征收沿线农田",
+                    "decision_maker": "镇党委会议",
+                    "key_areas": ["涉农问题", "征地拆迁"],
+                    "geometry": zone_of(s, cell),
+                }
+            ),
+            now=now,
+        )
+        x, y = point_in(s, cell)
+        signals.record_signal(
+            s,
+            actor=load_actor(s, user=gw, today=business_date(now)),
+            data=SignalIn().load(
+                {
+                    "location": {"lon": x, "lat": y, "crs": "wgs84"},
+                    "key_area": "征地拆迁",
+                    "description": "施工车辆夜间占道，沿线村民有意见",
+                    "observed_at": now.isoformat(),
+                }
+            ),
+            now=now,
+            settings=settings(),
+        )
+        s.commit()
+        item_id = item.id
+        s.remove()
+    _login(driver, server, "b_center")
+    driver.get(f"{server}/console/risks/items/{item_id}")
+    button = _css(driver, "#offers form button")
+    _shot(driver, "risks-item-offers")
+    _navigate(driver, button)
+    linked = _css(driver, "#linked table")
+    assert world["escalated_number"] in linked.text
+    driver.get(f"{server}/console/risks")
+    row = _css(driver, f'#register-table tr[data-item-id="{item_id}"]')
+    assert row.find_element("css selector", ".disputes-count").text == "1"
+    assert int(driver.find_element("id", "fig-signals_found").text) >= 1
+    _shot(driver, "risks-register")
+    driver.get(f"{server}/console/risks/signals")
+    assert "施工车辆夜间占道" in _css(driver, "#signals-table").text
+    _shot(driver, "risks-signals")

@@ -66,6 +66,7 @@ TAGS = [
     "partners",
     "partner_api",
     "channels",
+    "risks",
 ]
 
 

@@ -481,6 +481,7 @@ def test_exports_xlsx_csv_json_escaped_and_logged(app, client, db_session, month
         "重点领域",
         "红橙案件",
         "工作开展情况",
+        "风险防范",
         "指标说明",
     ]
     ws = wb["汇总表"]

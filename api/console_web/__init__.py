@@ -21,7 +21,7 @@ from datetime import timedelta
 
 def register(app) -> None:
     """Mount the console on the app (outside flask-smorest: not in the OpenAPI document)."""
-    from api.console_web import channels, views  # noqa: F401  (the URL table)
+    from api.console_web import channels, risks, views  # noqa: F401  (the URL table)
     from api.console_web.core import bp
 
     app.config.setdefault("CONSOLE_TILE_URL", os.environ.get("CONSOLE_TILE_URL", ""))

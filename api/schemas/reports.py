@@ -70,6 +70,12 @@ class DashboardOut(Schema):
     trend = fields.List(fields.Dict())
     children = fields.List(fields.Nested(ChildOut))
     definitions = fields.Dict(keys=fields.String())
+    risks = fields.Dict(  # issue 21
+        metadata={
+            "description": "风险防范：风险隐患发现/办结（按重点领域）、稳评事项、专项行动，"
+            "definitions 为各项口径"
+        }
+    )
 
 
 class ListQuery(Schema):

@@ -56,6 +56,12 @@ class RoundIn(Schema):
         validate=validate.Length(max=200),
         metadata={"description": "本次排查中登记的案件（先同步案件，再提交排查记录）"},
     )
+    signal_ids = fields.List(
+        fields.UUID(),
+        load_default=list,
+        validate=validate.Length(max=200),
+        metadata={"description": "本次排查中记录的风险隐患（非矛盾纠纷，先同步隐患）"},
+    )
     notes = text(2000, required=False, load_default=None, allow_none=True)
     track = fields.Nested(TrackIn, load_default=None, allow_none=True)
     photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=9))

@@ -28,6 +28,7 @@ from mediation.disputes.enums import (
 )
 from mediation.reports import aggregates, metrics
 from mediation.reports.figures import empty_screening, screening_dict
+from mediation.risks import figures as risk_figures
 from mediation.screening.metrics import screening_figures
 
 DUE_KIND_LABELS = {
@@ -217,6 +218,7 @@ def dashboard(
         "trend": trend,
         "children": children,
         "definitions": metrics.DEFINITIONS,
+        "risks": risk_figures.area_figures(db_session, area=area, period=period),  # issue 21
     }
 
 

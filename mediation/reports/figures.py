@@ -18,6 +18,7 @@ from mediation.disputes.workflow import TRANSITIONS
 from mediation.pii import mask_name
 from mediation.reports import aggregates, metrics
 from mediation.reports.months import ReportSettings, covered_period
+from mediation.risks import figures as risk_figures
 from mediation.screening.metrics import screening_figures
 
 # ------------------------------------------------------------------ figures
@@ -126,10 +127,12 @@ def village_figures(
     )
     screening = _screening(db_session, parent=township, level="village", period=period)
     high_risk = _high_risk(db_session, parent=township, period=period)
-    return {
+    out = {
         code: snapshot(row, screening.get(code, empty_screening()), high_risk.get(code, []), period)
         for code, row in rows.items()
     }
+    risk_figures.add_to_snapshots(db_session, out, township=township, period=period)  # issue 21
+    return out
 
 
 def snapshot(row: dict, screening: dict, high_risk: list, period: metrics.Period) -> dict:

@@ -20,6 +20,7 @@ from mediation.reports.figures import (
 )
 from mediation.reports.models import SUBMITTED, MonthlyReport
 from mediation.reports.months import ReportSettings, covered_period, due_at
+from mediation.risks import figures as risk_figures
 from mediation.users.actor import Actor
 
 # ------------------------------------------------------------------ township view
@@ -111,6 +112,7 @@ def compile_township(
             "row": _jsonable(total_row),
             "rates": metrics.rates(total_row),
             "screening": total_screening,
+            "risks": risk_figures.township_total(db_session, township, period, villages),  # i21
         },
         "submitted": sum(v["report_status"] in ("on_time", "late") for v in villages),
         "late": sum(v["report_status"] == "late" for v in villages),

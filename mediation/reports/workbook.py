@@ -36,6 +36,7 @@ from mediation.reports.print_layout import (
     narrative_chunks,
     report_title,
 )
+from mediation.risks import sheet as risk_sheet
 
 PERCENT = "0.0%"
 AMOUNT = "#,##0.00"
@@ -217,6 +218,9 @@ def report_workbook(compiled: dict) -> bytes:
     _key_area_sheet(wb, compiled)
     _high_risk_sheet(wb, compiled)
     _narrative_sheet(wb, compiled)
+    risk_sheet.add_sheet(  # issue 21: 风险防范
+        wb, compiled, header=_style_header, body=_style_body, page_setup=_page_setup
+    )
     # 指标说明: each figure with its definition (the text the dashboard and the API show)
     definitions_sheet(
         wb,

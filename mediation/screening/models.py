@@ -81,13 +81,15 @@ class ScreeningRound(db.Model):
     key_areas: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     zero_report: Mapped[bool] = mapped_column(Boolean)
     found_count: Mapped[int] = mapped_column(Integer)  # number of linked disputes, set once
+    # number of risk signals (issue 21) recorded during the round, set once
+    signal_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     notes: Mapped[str | None] = mapped_column(Text)
     track = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=True)
 
     __table_args__ = (
         CheckConstraint("households_visited >= 0", name="households"),
         # A round either found something or is an explicit zero report, never both or neither.
-        CheckConstraint("zero_report = (found_count = 0)", name="zero_report"),
+        CheckConstraint("zero_report = (found_count = 0 AND signal_count = 0)", name="zero_report"),
         Index("ix_screening_round_cell_at", "cell_code", "screened_at"),
         Index("ix_screening_round_village_at", "village_code", "screened_at"),
         Index("ix_screening_round_township_at", "township_code", "screened_at"),

@@ -64,6 +64,8 @@ def content_hash(data: dict, photos: list[Checked]) -> str:
         "track": data.get("track"),
         "photo_sha256": sorted(p.sha256 for p in photos),
     }
+    if data.get("signal_ids"):  # issue 21: only when sent, so older rounds keep their hash
+        body["signal_ids"] = sorted(str(s) for s in data["signal_ids"])
     return idempotency.fingerprint(body)
 
 
@@ -130,15 +132,22 @@ def _track(track: dict | None):
 
 def _check_findings(db_session: Session, *, actor: Actor, data: dict, village_code: str):
     ids = list(dict.fromkeys(data.get("dispute_ids") or []))
+    signals = data.get("signal_ids") or []  # risk signals (issue 21), checked by mediation.risks
+    if data.get("zero_report") and signals:
+        raise ValidationFailed(
+            "零报告不能关联风险隐患：有发现请取消零报告",
+            code="zero_report_with_findings",
+            field="signal_ids",
+        )
     if data.get("zero_report") and ids:
         raise ValidationFailed(
             "零报告不能关联矛盾纠纷：有发现请取消零报告，无发现请移除关联案件",
             code="zero_report_with_findings",
             field="dispute_ids",
         )
-    if not data.get("zero_report") and not ids:
+    if not data.get("zero_report") and not ids and not signals:
         raise ValidationFailed(
-            "请关联本次排查登记的矛盾纠纷；没有发现请勾选零报告",
+            "请关联本次排查登记的矛盾纠纷或风险隐患；没有发现请勾选零报告",
             code="findings_required",
             field="dispute_ids",
         )
@@ -233,6 +242,7 @@ def record_round(
                 key_areas=sorted(set(data.get("key_areas") or [])),
                 zero_report=bool(data.get("zero_report")),
                 found_count=len(ids),
+                signal_count=len(set(data.get("signal_ids") or [])),
                 notes=(data.get("notes") or "").strip() or None,
                 track=track,
             )

@@ -18,6 +18,7 @@ from mediation.disputes import flow, registration
 from mediation.disputes import settings as case_settings
 from mediation.disputes.models import Attachment
 from mediation.disputes.queries import outside_own_cells_of
+from mediation.risks import sync_ops as risk_ops  # issue 21: risk signals pushed offline
 from mediation.sync.models import (
     APPLIED,
     REJECTED,
@@ -31,7 +32,14 @@ log = logging.getLogger(__name__)
 
 # Operation kinds a phone may push, and the workflow action each one takes.
 ACTION_KINDS = {"record_session": "record_session", "record_visit": "record_visit"}
-KINDS = ("register", "record_session", "record_visit", "transition", "attach_photo")
+KINDS = (
+    "register",
+    "record_session",
+    "record_visit",
+    "transition",
+    "attach_photo",
+    *risk_ops.KINDS,
+)
 
 
 Loader = Callable[[str, dict, datetime], dict]
@@ -112,6 +120,8 @@ def _apply(db_session: Session, actor: Actor, op: dict, ctx: dict) -> dict:
     payload = dict(op.get("payload") or {})
     if kind == "register":
         return _register(db_session, actor, op, payload, ctx)
+    if kind in risk_ops.KINDS:  # issue 21: the risk package's own operations
+        return risk_ops.apply(db_session, actor, op, ctx["load"](kind, payload, now), ctx)
     if op.get("case_id") is None:
         raise ValidationFailed("请填写案件编号", code="case_id_required", field="case_id")
     if kind == "attach_photo":

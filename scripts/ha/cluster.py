@@ -265,7 +265,7 @@ def start_node(name: str) -> None:
 
 def http_json(url: str, timeout: float = 1.0):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         try:
@@ -349,7 +349,9 @@ def api_env() -> dict:
 
 
 def flask(*args: str) -> None:
-    subprocess.run([os.path.join(ROOT, ".venv", "bin", "flask"), *args], env=api_env(), cwd=ROOT, check=True)
+    subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "flask"), *args], env=api_env(), cwd=ROOT, check=True
+    )
 
 
 def start_api() -> None:
@@ -382,7 +384,9 @@ def up(args) -> None:
     say(f"etcd on 127.0.0.1:{ETCD_CLIENT}")
     start_etcd()
     for name in NODES:
-        say(f"Patroni {name}: PostgreSQL on 127.0.0.1:{NODES[name]['pg']}, REST {NODES[name]['rest']}")
+        say(
+            f"Patroni {name}: PostgreSQL on 127.0.0.1:{NODES[name]['pg']}, REST {NODES[name]['rest']}"
+        )
         start_node(name)
     wait_for(leader, 120, "a leader")
     fresh = not os.path.exists(path("initialised"))
@@ -431,7 +435,9 @@ def backup(args) -> None:
     backup_now(args.kind)
     info = pgbackrest(leader(), "info", "--output=json").stdout
     for b in json.loads(info)[0]["backup"]:
-        print(b["label"], b["type"], datetime.fromtimestamp(b["timestamp"]["stop"], UTC).isoformat())
+        print(
+            b["label"], b["type"], datetime.fromtimestamp(b["timestamp"]["stop"], UTC).isoformat()
+        )
 
 
 def down(args=None) -> None:
@@ -481,7 +487,9 @@ def main() -> None:
     p.add_argument("kind", nargs="?", default="incr", choices=["full", "diff", "incr"])
     p.set_defaults(fn=backup)
     p = sub.add_parser("drill")
-    p.add_argument("--target", help="restore to this time (ISO 8601); default: a mark the drill sets")
+    p.add_argument(
+        "--target", help="restore to this time (ISO 8601); default: a mark the drill sets"
+    )
     p.set_defaults(fn=lambda a: __import__("drill").drill(a))
     p = sub.add_parser("watchdog")
     p.add_argument("seconds")

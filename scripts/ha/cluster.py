@@ -374,7 +374,10 @@ def start_api() -> None:
 
 def pgbackrest(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     cmd = as_pg(["pgbackrest", f"--config={pgbackrest_conf(name)}", f"--stanza={STANZA}", *args])
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if check and done.returncode:
+        raise SystemExit(f"pgbackrest {' '.join(args)} failed: {done.stderr or done.stdout}")
+    return done
 
 
 # ------------------------------------------------------------------ commands

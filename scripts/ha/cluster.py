@@ -96,10 +96,11 @@ def write_configs() -> None:
     os.makedirs(path("log"), exist_ok=True)
     for name, ports in NODES.items():
         os.makedirs(path(name, "run"), exist_ok=True)
+        os.makedirs(path(name, "log"), exist_ok=True)
         conf = {
             "scope": SCOPE,
             "name": name,
-            "log": {"dir": path("log"), "file_num": 2, "file_size": 10_000_000},
+            "log": {"dir": path(name, "log"), "file_num": 2, "file_size": 10_000_000},
             "restapi": {
                 "listen": f"127.0.0.1:{ports['rest']}",
                 "connect_address": f"127.0.0.1:{ports['rest']}",
@@ -210,20 +211,26 @@ def running(name: str) -> int | None:
     return pid
 
 
-def spawn(name: str, cmd: list[str], env: dict | None = None) -> int:
-    """Start a detached process (own session) with its log in .ha/log/<name>.out."""
+def spawn(name: str, cmd: list[str], env: dict | None = None, as_postgres: bool = False) -> int:
+    """Start a detached process (own session) with its log in .ha/log/<name>.out. As root,
+    `as_postgres` switches user in the child itself (not through runuser, which would stand
+    between our signals and the process and SIGKILL it two seconds after a SIGTERM)."""
     if pid := running(name):
         return pid
     log = open(path("log", f"{name}.out"), "ab")
+    user = {}
+    if as_postgres and os.geteuid() == 0:
+        user = {"user": "postgres", "group": "postgres", "extra_groups": []}
+        env = {**(env or os.environ), "HOME": os.path.expanduser("~postgres")}
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=HA
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=HA, **user
     )
     with open(pidfile(name), "w") as fh:
         fh.write(str(proc.pid))
     return proc.pid
 
 
-def stop(name: str, sig: int = signal.SIGTERM, wait: float = 30) -> None:
+def stop(name: str, sig: int = signal.SIGTERM, wait: float = 90) -> None:
     pid = running(name)
     if not pid:
         return
@@ -241,7 +248,7 @@ def start_etcd() -> None:
         subprocess.run(["chown", "postgres:postgres", path("etcd")], check=True)
     spawn(
         "etcd",
-        as_pg(
+        (
             [
                 "etcd",
                 "--name=e1",
@@ -255,12 +262,13 @@ def start_etcd() -> None:
                 f"--initial-cluster-token={SCOPE}",
             ]
         ),
+        as_postgres=True,
     )
     wait_for(lambda: http_json(f"http://127.0.0.1:{ETCD_CLIENT}/health"), 30, "etcd")
 
 
 def start_node(name: str) -> None:
-    spawn(name, as_pg(["patroni", path(f"{name}.yml")]))
+    spawn(name, ["patroni", path(f"{name}.yml")], as_postgres=True)
 
 
 def http_json(url: str, timeout: float = 1.0):
@@ -443,9 +451,23 @@ def backup(args) -> None:
         )
 
 
+def stop_postgres(name: str) -> None:
+    """PostgreSQL of a node whose Patroni is gone (Patroni starts it detached)."""
+    data = path(name, "data")
+    if os.path.exists(os.path.join(data, "postmaster.pid")):
+        subprocess.run(
+            as_pg([f"{PGBIN}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+
+
 def down(args=None) -> None:
-    for name in ("api", "n2", "n1", "etcd"):
+    for name in ("api", "n2", "n1"):
         stop(name)
+    for name in NODES:
+        stop_postgres(name)
+    stop("etcd")
     if getattr(args, "keep_watchdog", False):
         return
     stop("watchdog")

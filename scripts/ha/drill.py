@@ -66,6 +66,9 @@ def figures(url: str, month: str) -> dict:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1},
     )
     with app.app_context():
+        # One snapshot for every figure, and its time (what a restore to `at` must answer).
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        at = db.session.execute(text("SELECT now()")).scalar()
         by_status = dict(
             db.session.execute(text("SELECT status, count(*) FROM dispute GROUP BY status")).all()
         )
@@ -86,6 +89,7 @@ def figures(url: str, month: str) -> dict:
                 "by_category": by_category,
                 "amount": amount,
                 "report": row,
+                "at": pg_time(at),
             },
             default=str,
             sort_keys=True,
@@ -196,6 +200,7 @@ def drill(args) -> dict:
         took = restore(args.target)
         result = {"target": args.target, "restore_seconds": round(took, 1)}
         result["restored"] = figures(drill_url(), month)
+        result["restored"].pop("at")
         stop_restored()
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return result
@@ -233,6 +238,9 @@ def drill(args) -> dict:
             )
     repaired = figures(cluster.database_url(), month)
     stop_restored()
+    before.pop("at")
+    restored.pop("at")
+    repaired.pop("at")
     result = {
         "target": pg_time(mark),
         "mistake_rows": changed,
@@ -252,3 +260,28 @@ def drill(args) -> dict:
         print(json.dumps({"before": before, "restored": restored}, ensure_ascii=False, indent=1))
         raise SystemExit("drill FAILED: the restored figures differ from the source at the target")
     return result
+
+
+def main() -> None:
+    """`drill.py figures URL` prints the figures now (the nightly job keeps them);
+    `drill.py compare FILE URL` checks a restored database against such a file."""
+    command, *rest = sys.argv[1:]
+    if command == "figures":
+        month = datetime.now(UTC).strftime("%Y-%m")
+        print(json.dumps({**figures(rest[0], month), "month": month}, ensure_ascii=False))
+    elif command == "compare":
+        with open(rest[0]) as fh:
+            kept = json.load(fh)
+        at, month = kept.pop("at"), kept.pop("month")
+        now = figures(rest[1], month)
+        now.pop("at")
+        if now != kept:
+            print(json.dumps({"kept": kept, "restored": now}, ensure_ascii=False, indent=1))
+            raise SystemExit(f"drill FAILED: the database restored to {at} differs")
+        print(f"drill ok: restored to {at}, {now['cases']} cases, figures equal")
+    else:
+        raise SystemExit("usage: drill.py figures URL | drill.py compare FILE URL")
+
+
+if __name__ == "__main__":
+    main()

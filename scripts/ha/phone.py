@@ -19,7 +19,9 @@ def http(port: int, method: str, path: str, body=None, headers=None, timeout: fl
     conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        conn.request(
+            method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})}
+        )
         r = conn.getresponse()
         raw = r.read()
         try:
@@ -74,7 +76,9 @@ def resident_id(rng: random.Random) -> str:
         f"330681{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
         f"{rng.randint(0, 999):03d}"
     )
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights, strict=True)) % 11]
+    return (
+        first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights, strict=True)) % 11]
+    )
 
 
 def registration(rng: random.Random, point: tuple[float, float], marker: str) -> dict:

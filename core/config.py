@@ -62,6 +62,8 @@ class Config:
         self.REPLICA_MAX_LAG_SECONDS = _float("REPLICA_MAX_LAG_SECONDS", 10.0)
         self.REPLICA_CHECK_SECONDS = _float("REPLICA_CHECK_SECONDS", 1.0)
         self.REPLICA_STICKY_SECONDS = _float("REPLICA_STICKY_SECONDS", 15.0)
+        # Who may scrape /metrics (core/metrics.py): comma-separated networks.
+        self.METRICS_ALLOW = env("METRICS_ALLOW", "127.0.0.0/8,::1/128")
         # Request bodies: any body (uploads, registrations with inline photos) at most
         # MAX_CONTENT_LENGTH; other JSON bodies at most MAX_JSON_BYTES, nested MAX_JSON_DEPTH deep.
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)

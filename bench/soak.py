@@ -471,12 +471,15 @@ def main() -> None:
         time.sleep(5)
         mem_start = snapshot(web.pid, pg_pid)
         samples = []
+        warm: dict = {}
         last = [time.time()]
 
         def progress():
             if time.time() - last[0] >= 60:
                 last[0] = time.time()
                 snap = snapshot(web.pid, pg_pid)
+                if not warm:
+                    warm.update(snap)  # after a minute of load: pools and caches filled
                 samples.append(
                     {
                         "at": round(time.time() - t0),
@@ -513,6 +516,7 @@ def main() -> None:
         "rates": RATES,
         "result": result,
         "memory_start": mem_start,
+        "memory_after_1_min": warm,
         "memory_end": mem_end,
         "memory_samples": samples,
     }
@@ -528,13 +532,17 @@ def main() -> None:
             + (f"  {r['statuses']}" if r["errors"] else "")
         )
     print(f"total {total} requests, {total / args.seconds:.1f}/s, errors {errors}")
-    print("\nmemory (private MB) start → end:")
-    for key in sorted(set(mem_start) | set(mem_end)):
-        a, b = mem_start.get(key), mem_end.get(key)
+    print("\nmemory (private MB) before the load → after 1 min → end:")
+    for key in sorted(
+        set(mem_start) | set(mem_end), key=lambda k: (k.split(":")[0], int(k.split(":")[1]))
+    ):
+        a, w, b = mem_start.get(key), warm.get(key), mem_end.get(key)
         print(
-            f"  {key:<16} {a['private_mb'] if a else '-':>7} → {b['private_mb'] if b else '-':>7}"
-            f"  {(b or a)['cmd'][:60]}"
+            f"  {key:<16} {a['private_mb'] if a else '-':>7} → {w['private_mb'] if w else '-':>7}"
+            f" → {b['private_mb'] if b else '-':>7}  {(b or a)['cmd'][:50]}"
         )
+    for sample in samples:
+        print(f"  at {sample['at']:>4} s: {sample}")
 
 
 if __name__ == "__main__":

@@ -205,10 +205,15 @@ def running(name: str) -> int | None:
     except (OSError, ValueError):
         return None
     try:
-        os.kill(pid, 0)
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
-    return pid
+    return None if state in ("Z", "X") else pid
 
 
 def spawn(name: str, cmd: list[str], env: dict | None = None, as_postgres: bool = False) -> int:

@@ -146,9 +146,7 @@ def watch_pool(engine, name: str) -> None:
 def install(app, *, db, lock_key: int, public) -> None:
     """Count every request; serve /metrics (wrapped by `public`, the app's access policy)."""
     networks = [
-        ipaddress.ip_network(n.strip())
-        for n in app.config["METRICS_ALLOW"].split(",")
-        if n.strip()
+        ipaddress.ip_network(n.strip()) for n in app.config["METRICS_ALLOW"].split(",") if n.strip()
     ]
     registries = _registries(db, lock_key)
 

@@ -80,7 +80,9 @@ def routed():
     from core.db import db
 
     url = os.environ["TEST_DATABASE_URL"]
-    app = create_app("testing", DATABASE_REPLICA_URL=url, RATELIMIT_ENABLED=False)
+    # Not RATELIMIT_ENABLED=False: the limiter is one object shared by every app (it would
+    # switch throttling off for the rest of the suite).
+    app = create_app("testing", DATABASE_REPLICA_URL=url)
     with app.app_context():
         make_user(app, db.session, USER, [{"role": "county_admin", "area_code": COUNTY}])
         db.session.commit()

@@ -445,6 +445,9 @@ class Refresh(MethodView):
     @allow(VILLAGE_ADMIN)
     @reports_bp.response(200, ReportOut)
     @reports_bp.alt_response(409, description="已报送的月报不能再刷新 (report_submitted)")
+    @reports_bp.alt_response(
+        422, description="该月尚未结束，月报还不能生成 (report_period_not_over)"
+    )
     def post(self, report_id):
         """Recompute a draft's figures from today's data (the narrative stays)."""
         report = drafting.refresh_draft(

@@ -133,6 +133,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
             api.register_blueprint(bp)
 
     _register_docs_assets(app)
+    _install_operations(app)  # issue 22: replica routing, /metrics, request ids and JSON logs
     from api import console_web
 
     console_web.register(app)  # the console's pages at /console/ (not in the OpenAPI document)
@@ -143,6 +144,42 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.cli.add_command(calendar_cli)
     app.extensions["smorest_api"] = api
     return app
+
+
+# ---- issue 22 (operations): the only wiring of core/replica.py, core/metrics.py, core/logs.py
+# Read-only views whose GET may be answered from DATABASE_REPLICA_URL (core/replica.py): console
+# dashboards, map layers, supervision lists, case lists and report drafts. Never the phone's
+# task list or sync pull, nor anything that writes (exports and reveals write access-log rows).
+REPLICA_ENDPOINTS = {
+    "console.Dashboard",
+    "console.SupervisionList",
+    "console.MapAreas",
+    "console.MapCases",
+    "console.MapHotspots",
+    "reports.TownshipReport",
+    "reports.VillageVersions",
+    "reports.Report",
+    "console_web.dashboard",
+    "console_web.queue",
+    "console_web.cases",
+    "console_web.map_areas",
+    "console_web.map_cases",
+    "console_web.map_hotspots",
+    "console_web.reports_page",
+}
+
+
+def _install_operations(app: Flask) -> None:
+    from api.auth import allow
+    from core import logs, metrics, replica
+    from mediation.scheduler import LOCK_KEY
+
+    logs.configure()
+    logs.install(app)
+    metrics.install(app, db=db, lock_key=LOCK_KEY, public=allow(public=True))
+    router = replica.install(app, db=db, endpoints=REPLICA_ENDPOINTS)
+    if router is not None:
+        metrics.watch_pool(router.engine, "replica")
 
 
 def _register_docs_assets(app: Flask) -> None:

@@ -54,6 +54,16 @@ class Config:
             "connect_args": {"connect_timeout": 5, "options": env("DB_OPTIONS", "-c jit=off")},
         }
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # A streaming replica for console reads (core/replica.py); empty: everything on the
+        # primary. A replica further behind than REPLICA_MAX_LAG_SECONDS (checked at most every
+        # REPLICA_CHECK_SECONDS) is skipped; a caller reads the primary for
+        # REPLICA_STICKY_SECONDS after its own write.
+        self.DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
+        self.REPLICA_MAX_LAG_SECONDS = _float("REPLICA_MAX_LAG_SECONDS", 10.0)
+        self.REPLICA_CHECK_SECONDS = _float("REPLICA_CHECK_SECONDS", 1.0)
+        self.REPLICA_STICKY_SECONDS = _float("REPLICA_STICKY_SECONDS", 15.0)
+        # Who may scrape /metrics (core/metrics.py): comma-separated networks.
+        self.METRICS_ALLOW = env("METRICS_ALLOW", "127.0.0.0/8,::1/128")
         # Request bodies: any body (uploads, registrations with inline photos) at most
         # MAX_CONTENT_LENGTH; other JSON bodies at most MAX_JSON_BYTES, nested MAX_JSON_DEPTH deep.
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
@@ -181,6 +191,8 @@ class TestingConfig(Config):
         # Hashing cost low enough for hundreds of logins in the suite (production keeps 3 × 64 MiB).
         self.ARGON2_TIME_COST = 1
         self.ARGON2_MEMORY_COST = 1024
+        # The suite's own replica URL only (a test passes it explicitly: tests/test_replica.py).
+        self.DATABASE_REPLICA_URL = os.environ.get("TEST_DATABASE_REPLICA_URL", "")
 
 
 class ProductionConfig(Config):

@@ -2,6 +2,7 @@
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -20,5 +21,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+class RoutingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, which a request may point at the read replica: when
+    `info["read_engine"]` is set (core/replica.py, before the request's first query), every
+    statement of the session runs there."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        engine = self.info.get("read_engine")
+        if engine is not None and bind is None:
+            return engine
+        return super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate()

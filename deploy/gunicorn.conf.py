@@ -7,6 +7,7 @@ that arrives slower than a minimum rate (see deploy/server.py).
 """
 
 import os
+import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,6 +24,25 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = os.environ.get("ACCESS_LOG", "-") or None  # "" turns it off
 control_socket_disable = True  # nothing uses it; several instances would share its path
+
+# Prometheus (core/metrics.py): each worker writes its counters to files in this folder and
+# /metrics sums them. A folder of its own per start (a stale one would count dead workers);
+# a systemd unit may set it (RuntimeDirectory=, deploy/systemd/mediation-api.service).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mediation-metrics-")
+else:
+    _dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(_dir, exist_ok=True)
+    for _name in os.listdir(_dir):
+        if _name.endswith(".db"):  # the counters of a previous start
+            os.remove(os.path.join(_dir, _name))
+
+
+def child_exit(_server, worker):
+    """A worker is gone: its live gauges (pool in use) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

@@ -453,6 +453,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("sync.Operations", "POST"): Rule(CASE_ROLES, 200, _push),
     ("sync.Photo", "PUT"): Rule(REGISTRARS, 201, _photo_put),
     ("health.Health", "GET"): Rule("public", 200, _p("/api/v1/health")),
+    ("metrics", "GET"): Rule("public", 200, _p("/metrics")),  # loopback only (core/metrics.py)
     ("api-docs.openapi_json", "GET"): Rule("public", 200, _p("/api/openapi.json")),
     ("api-docs.openapi_swagger_ui", "GET"): Rule("public", 200, _p("/api/docs")),
     ("swagger_ui_asset", "GET"): Rule("public", 200, _p("/api/docs/static/swagger-ui.css")),

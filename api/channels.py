@@ -12,7 +12,7 @@ from api.schemas.channels import (
     AnswerIn,
     BodyIn,
     BodyOut,
-    DecisionIn,
+    DispatchDecisionIn,
     DispatchIn,
     DispatchOut,
     PanelOut,
@@ -112,7 +112,7 @@ def _decide(dispatch_id: int, reason, accept: bool):
 @channels_bp.route("/dispatches/<int:dispatch_id>/accept")
 class AcceptDispatch(MethodView):
     @allow(*ASSIGNEES)
-    @channels_bp.arguments(DecisionIn)
+    @channels_bp.arguments(DispatchDecisionIn)
     @channels_bp.response(200, DispatchOut)
     def post(self, data, dispatch_id):
         """The assignee accepts the dispatch (the case moves to the assignee's level)."""
@@ -122,7 +122,7 @@ class AcceptDispatch(MethodView):
 @channels_bp.route("/dispatches/<int:dispatch_id>/return")
 class ReturnDispatch(MethodView):
     @allow(*ASSIGNEES)
-    @channels_bp.arguments(DecisionIn)
+    @channels_bp.arguments(DispatchDecisionIn)
     @channels_bp.response(200, DispatchOut)
     def post(self, data, dispatch_id):
         """The assignee returns the dispatch with a reason (back to the centre)."""

@@ -197,7 +197,7 @@ class DispatchIn(Schema):
     note = text(2000, required=False, load_default=None)
 
 
-class DecisionIn(Schema):
+class DispatchDecisionIn(Schema):
     """Accepting needs nothing; returning needs a reason."""
 
     reason = text(2000, required=False, load_default=None)

@@ -249,7 +249,7 @@ class SignalPageOut(Schema):
     total = fields.Integer()
 
 
-class DecisionIn(Schema):
+class MeetingDecisionIn(Schema):
     content = text(2000)
     responsible_id = fields.Integer(required=True)
     due_on = fields.Date(required=True, metadata={"description": "落实期限"})
@@ -268,7 +268,7 @@ class MeetingIn(Schema):
     signal_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=200))
     item_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=200))
     decisions = fields.List(
-        fields.Nested(DecisionIn), load_default=list, validate=validate.Length(max=50)
+        fields.Nested(MeetingDecisionIn), load_default=list, validate=validate.Length(max=50)
     )
 
 

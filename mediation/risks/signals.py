@@ -5,8 +5,6 @@ linked) or attached to a 稳评 item."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from datetime import datetime
 
@@ -21,6 +19,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from geo import crs as coordinates
 from geo.locate import locate
 from geo.scope import record_clause
+from mediation import idempotency
 from mediation.disputes.access import get_dispute
 from mediation.disputes.risk import assess
 from mediation.risks.common import check_key_areas, check_no_personal_data
@@ -69,21 +68,24 @@ def content_hash(data: dict) -> str:
         "likelihood": data.get("likelihood"),
         "severity": data.get("severity"),
     }
-    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return idempotency.fingerprint(body)
+
+
+SIGNAL = idempotency.Record(
+    taken="该编号已被其他记录使用", changed="同一编号的风险隐患已提交，但内容不同"
+)
 
 
 def _same_or_conflict(existing: RiskSignal, digest: str, actor: Actor) -> RiskSignal:
-    if existing.reporter_id != actor.user_id:
-        raise Conflict("该编号已被其他记录使用", code="client_id_taken", field="client_id")
-    if existing.content_hash != digest:
-        raise Conflict(
-            "同一编号的风险隐患已提交，但内容不同",
-            code="client_id_conflict",
-            field="client_id",
-            details={"signal_id": str(existing.id)},
-        )
-    return existing
+    return idempotency.same_or_conflict(
+        existing,
+        owner_id=existing.reporter_id,
+        stored_digest=existing.content_hash,
+        digest=digest,
+        actor=actor,
+        record=SIGNAL,
+        details={"signal_id": str(existing.id)},
+    )
 
 
 def _check_place(actor: Actor, cell_code: str) -> None:
